@@ -1,0 +1,173 @@
+"""Ports: what the domain needs from the outside world, as Protocols that ``infra`` implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from domain.events import Event
+from domain.metrics import MetricBatch, MetricPoint
+from domain.optimizations import Optimization, OptimizationResult
+from domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
+from domain.tenancy import ApiKey, Membership, Project
+from domain.workflows import Workflow
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Keyset pagination: ``after`` is the id of the last item of the previous page."""
+
+    first: int = 50
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_next: bool
+
+
+class ProjectRepository(Protocol):
+    async def add(self, project: Project) -> None: ...
+    async def get(self, project_id: str) -> Project | None: ...
+    async def get_by_name(self, name: str) -> Project | None: ...
+    async def get_many(self, project_ids: Sequence[str]) -> list[Project]: ...
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+    async def get(self, key_id: str) -> ApiKey | None: ...
+    async def get_by_prefix(self, prefix: str) -> ApiKey | None: ...
+    async def update(self, key: ApiKey) -> None: ...
+    async def add_membership(self, membership: Membership) -> None: ...
+    async def memberships(self, key_id: str) -> list[Membership]: ...
+
+
+class WorkflowRepository(Protocol):
+    async def add(self, workflow: Workflow) -> None: ...
+    async def update(self, workflow: Workflow) -> None: ...
+    async def get(self, workflow_id: str) -> Workflow | None: ...
+    async def get_many(self, workflow_ids: Sequence[str]) -> list[Workflow]: ...
+    async def get_by_name(self, name: str, project_id: str | None) -> Workflow | None:
+        """The workflow of that name in the project (``None``: the built-in of that name)."""
+        ...
+
+    async def find(self, project_ids: Sequence[str], page: PageRequest) -> Page[Workflow]:
+        """Built-ins and the given projects' workflows, ordered by name then id."""
+        ...
+
+
+class RunRepository(Protocol):
+    async def add(self, run: Run) -> None: ...
+    async def update(self, run: Run) -> None: ...
+    async def get(self, run_id: str, *, for_update: bool = False) -> Run | None: ...
+    async def get_many(self, run_ids: Sequence[str]) -> list[Run]: ...
+    async def get_by_idempotency_key(self, project_id: str, key: str) -> Run | None: ...
+    async def find(self, query: RunQuery, page: PageRequest) -> Page[Run]:
+        """Ordered by (created_at, id), newest first unless ``query.newest_first`` is False."""
+        ...
+
+    async def with_status(self, statuses: Sequence[RunStatus]) -> list[Run]: ...
+    async def next_metric_seq(self, run_id: str, new_keys: Sequence[str]) -> int:
+        """Increment and return the run's metric batch sequence, adding ``new_keys`` to its metric keys.
+        Holds the run's row lock until the transaction ends, so batches of one run are ordered."""
+        ...
+
+
+class MetricRepository(Protocol):
+    async def add_batch(self, batch: MetricBatch) -> None:
+        """Bulk upsert: one point per (run, key, step); a repeated one takes the new value and seq."""
+        ...
+
+    async def series(
+        self, run_id: str, key: str, after_step: int | None = None, limit: int | None = None
+    ) -> list[MetricPoint]:
+        """Points of one key in step order."""
+        ...
+
+    async def count(self, run_id: str, key: str, after_step: int | None = None) -> int: ...
+    async def latest(self, run_ids: Sequence[str]) -> dict[str, list[MetricPoint]]:
+        """For each run, the point of highest step of each of its keys, in one round trip."""
+        ...
+
+    async def batches_after(
+        self, run_id: str, after_seq: int, keys: Sequence[str] | None = None
+    ) -> list[MetricBatch]:
+        """Stored points with a seq above ``after_seq``, grouped into batches in seq order."""
+        ...
+
+
+class CheckpointRepository(Protocol):
+    async def add(self, checkpoint: Checkpoint) -> None: ...
+    async def for_run(self, run_id: str) -> list[Checkpoint]: ...
+    async def latest(self, run_id: str) -> Checkpoint | None: ...
+
+
+class OptimizationRepository(Protocol):
+    async def add(self, optimization: Optimization) -> None: ...
+    async def update(self, optimization: Optimization) -> None: ...
+    async def get(self, optimization_id: str) -> Optimization | None: ...
+    async def find(self, project_ids: Sequence[str], page: PageRequest) -> Page[Optimization]: ...
+    async def add_result(self, result: OptimizationResult) -> None: ...
+    async def update_result(self, result: OptimizationResult) -> None: ...
+    async def results(self, optimization_id: str, page: PageRequest) -> Page[OptimizationResult]: ...
+    async def result_for_run(self, run_id: str) -> OptimizationResult | None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over all repositories; leaving without ``commit`` rolls back."""
+
+    projects: ProjectRepository
+    api_keys: ApiKeyRepository
+    workflows: WorkflowRepository
+    runs: RunRepository
+    metrics: MetricRepository
+    checkpoints: CheckpointRepository
+    optimizations: OptimizationRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class Subscription(Protocol):
+    """Events of the subscribed topics, buffered from the moment of subscribing."""
+
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+
+
+class EventBus(Protocol):
+    async def publish(self, topics: Sequence[str], event: Event) -> None: ...
+    def subscribe(self, topics: Sequence[str]) -> AbstractAsyncContextManager[Subscription]: ...
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, job: RunJob) -> None:
+        """Idempotent per (run, attempt): enqueuing the same attempt twice queues it once."""
+        ...
+
+    async def depth(self) -> dict[str, int]:
+        """Jobs waiting, per resource class."""
+        ...
+
+
+class ParamsValidator(Protocol):
+    def errors(self, schema: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, str]]:
+        """(JSON path, message) for each way ``params`` breaks ``schema``; empty when valid."""
+        ...
+
+    def check_schema(self, schema: dict[str, Any]) -> list[str]:
+        """Messages for a malformed JSON schema; empty when it is a valid one."""
+        ...

@@ -1,0 +1,120 @@
+"""Runs and their state machine: every status change goes through ``Run.transition``."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.errors import IllegalTransition
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    CANCELLING = "CANCELLING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    PRUNED = "PRUNED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.PRUNED})
+
+_S = RunStatus
+# RUNNING/STARTING -> QUEUED is the retry of a run whose executor was lost (attempt + 1).
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    _S.QUEUED: frozenset({_S.STARTING, _S.CANCELLED, _S.FAILED}),
+    _S.STARTING: frozenset({_S.RUNNING, _S.QUEUED, _S.CANCELLING, _S.FAILED, _S.CANCELLED}),
+    _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.PRUNED, _S.CANCELLING, _S.QUEUED}),
+    _S.CANCELLING: frozenset({_S.CANCELLED, _S.FAILED, _S.SUCCEEDED}),
+    _S.SUCCEEDED: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.PRUNED: frozenset(),
+}
+
+
+@dataclass
+class Run:
+    id: str
+    project_id: str
+    workflow_id: str
+    params: dict[str, Any]
+    created_at: datetime
+    status: RunStatus = RunStatus.QUEUED
+    attempt: int = 1
+    resource_class: str = "cpu"
+    executor: str | None = None
+    device: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime | None = None
+    error: str | None = None
+    summary: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    optimization_id: str | None = None
+    metric_seq: int = 0
+    metric_keys: list[str] = field(default_factory=list)
+
+    def transition(self, to: RunStatus, at: datetime) -> None:
+        if to not in TRANSITIONS[self.status]:
+            raise IllegalTransition(
+                f"run {self.id} cannot go from {self.status.value} to {to.value}",
+                run_id=self.id,
+                status=self.status.value,
+            )
+        self.status = to
+        self.updated_at = at
+        if to is RunStatus.RUNNING and self.started_at is None:
+            self.started_at = at
+        if to.terminal:
+            self.finished_at = at
+
+    def requeue(self, at: datetime) -> None:
+        """The executor was lost: queue the run again as a new attempt that resumes from its checkpoint."""
+        self.transition(RunStatus.QUEUED, at)
+        self.attempt += 1
+        self.executor = None
+        self.device = None
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Filters for listing runs; ``project_ids`` always bounds it to what the caller may see."""
+
+    project_ids: tuple[str, ...]
+    workflow_id: str | None = None
+    statuses: tuple[RunStatus, ...] = ()
+    optimization_id: str | None = None
+    newest_first: bool = True
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: str
+    run_id: str
+    attempt: int
+    step: int | None
+    uri: str
+    size_bytes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """What an executor needs to run one attempt of a run."""
+
+    run_id: str
+    attempt: int
+    entrypoint: str
+    params: dict[str, Any]
+    resource_class: str
+    timeout_seconds: int | None
+    checkpoint_uri: str | None = None

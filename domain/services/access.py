@@ -1,0 +1,122 @@
+"""Projects, API keys and authentication."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from domain import keys
+from domain.clock import new_id, utcnow
+from domain.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
+from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.tenancy import Actor, ApiKey, Membership, Project, Role
+
+_PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key just created: the only time its secret is known."""
+
+    key: ApiKey
+    secret: str
+    project: Project
+    role: Role
+
+
+@dataclass
+class AccessService:
+    uow: UnitOfWorkFactory
+
+    async def authenticate(self, secret: str | None) -> Actor:
+        if not secret:
+            raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
+        prefix = keys.prefix_of(secret)
+        async with self.uow() as uow:
+            key = await uow.api_keys.get_by_prefix(prefix) if prefix else None
+            if key is None or key.revoked or not keys.matches(secret, key.secret_hash):
+                raise Unauthenticated("invalid or revoked API key")
+            memberships = await uow.api_keys.memberships(key.id)
+            key.last_used_at = utcnow()
+            await uow.api_keys.update(key)
+            await uow.commit()
+        return Actor(key_id=key.id, roles={m.project_id: m.role for m in memberships}, name=key.name)
+
+    async def projects_of(self, actor: Actor) -> list[tuple[Project, Role]]:
+        async with self.uow() as uow:
+            projects = await uow.projects.get_many(actor.project_ids)
+        return [(p, actor.roles[p.id]) for p in sorted(projects, key=lambda p: p.name)]
+
+    async def get_project(self, actor: Actor, project_id: str) -> Project:
+        actor.require(project_id, Role.VIEWER)
+        async with self.uow() as uow:
+            project = await uow.projects.get(project_id)
+        if project is None:
+            raise NotFound.of("Project", project_id)
+        return project
+
+    async def create_project(self, actor: Actor, name: str) -> Project:
+        """Any admin may create a project; its key becomes admin of the new one."""
+        if Role.ADMIN not in actor.roles.values():
+            raise Forbidden("creating a project needs an admin key")
+        async with self.uow() as uow:
+            project = await self._new_project(uow, name)
+            await uow.api_keys.add_membership(Membership(actor.key_id, project.id, Role.ADMIN))
+            await uow.commit()
+        return project
+
+    async def create_api_key(
+        self, actor: Actor, project_id: str, role: Role, name: str | None = None
+    ) -> IssuedKey:
+        actor.require(project_id, Role.ADMIN)
+        async with self.uow() as uow:
+            project = await uow.projects.get(project_id)
+            if project is None:
+                raise NotFound.of("Project", project_id)
+            issued = await self._issue(uow, project, role, name)
+            await uow.commit()
+        return issued
+
+    async def revoke_api_key(self, actor: Actor, key_id: str) -> ApiKey:
+        """An admin of every project the key belongs to may revoke it (a key may revoke itself)."""
+        async with self.uow() as uow:
+            key = await uow.api_keys.get(key_id)
+            memberships = await uow.api_keys.memberships(key_id) if key else []
+            visible = [m for m in memberships if actor.can_see(m.project_id)]
+            if key is None or (key.id != actor.key_id and not visible):
+                raise NotFound.of("ApiKey", key_id)
+            if key.id != actor.key_id:
+                for m in memberships:
+                    actor.require(m.project_id, Role.ADMIN, "ApiKey", key_id)
+            if not key.revoked:
+                key.revoked_at = utcnow()
+                await uow.api_keys.update(key)
+            await uow.commit()
+        return key
+
+    async def bootstrap_key(self, project_name: str, role: Role, name: str | None = None) -> IssuedKey:
+        """Operator path (CLI, first start): a key for the project, created if missing. No actor."""
+        async with self.uow() as uow:
+            project = await uow.projects.get_by_name(project_name)
+            if project is None:
+                project = await self._new_project(uow, project_name)
+            issued = await self._issue(uow, project, role, name)
+            await uow.commit()
+        return issued
+
+    async def _new_project(self, uow: UnitOfWork, name: str) -> Project:
+        name = name.strip()
+        if not _PROJECT_NAME.match(name):
+            raise BadInput("a project name is 1-100 letters, digits, spaces, '.', '_' or '-'", field="name")
+        if await uow.projects.get_by_name(name) is not None:
+            raise Conflict(f"a project named {name!r} already exists", field="name")
+        project = Project(id=new_id(), name=name, created_at=utcnow())
+        await uow.projects.add(project)
+        return project
+
+    async def _issue(self, uow: UnitOfWork, project: Project, role: Role, name: str | None) -> IssuedKey:
+        prefix, secret, secret_hash = keys.new_secret()
+        key = ApiKey(id=new_id(), prefix=prefix, secret_hash=secret_hash, name=name, created_at=utcnow())
+        await uow.api_keys.add(key)
+        await uow.api_keys.add_membership(Membership(key.id, project.id, role))
+        return IssuedKey(key=key, secret=secret, project=project, role=role)

@@ -1,0 +1,96 @@
+"""The executor's side of a run: claim an attempt, report progress, finish exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.clock import new_id, utcnow
+from domain.events import RunLogged, run_topic
+from domain.ports import EventBus, UnitOfWorkFactory
+from domain.runs import Checkpoint, Run, RunJob, RunStatus
+from domain.services.runs import job_for, publish_run
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended, as the supervisor saw it."""
+
+    status: RunStatus
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class ExecutionService:
+    uow: UnitOfWorkFactory
+    bus: EventBus
+    stopping: set[str] = field(default_factory=set)
+
+    async def claim(self, run_id: str, attempt: int, executor: str) -> RunJob | None:
+        """QUEUED → STARTING for this attempt, or None when the job is stale or a duplicate delivery."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)
+            if run is None or run.attempt != attempt or run.status is not RunStatus.QUEUED:
+                return None
+            workflow = await uow.workflows.get(run.workflow_id)
+            if workflow is None:
+                return None
+            run.transition(RunStatus.STARTING, utcnow())
+            run.executor = executor
+            await uow.runs.update(run)
+            checkpoint = await uow.checkpoints.latest(run_id)
+            await uow.commit()
+        await publish_run(self.bus, run)
+        return job_for(run, workflow, checkpoint)
+
+    async def mark_running(self, run_id: str, attempt: int, device: str) -> Run | None:
+        """STARTING → RUNNING once training code is about to be called; None if the attempt is stale."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)
+            if run is None or run.attempt != attempt:
+                return None
+            run.device = device
+            if run.status is RunStatus.STARTING:
+                run.transition(RunStatus.RUNNING, utcnow())
+            await uow.runs.update(run)
+            await uow.commit()
+        await publish_run(self.bus, run)
+        return run
+
+    async def status(self, run_id: str) -> RunStatus | None:
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id)
+        return run.status if run else None
+
+    async def add_checkpoint(
+        self, run_id: str, attempt: int, step: int | None, uri: str, size: int
+    ) -> Checkpoint:
+        checkpoint = Checkpoint(new_id(), run_id, attempt, step, uri, size, utcnow())
+        async with self.uow() as uow:
+            await uow.checkpoints.add(checkpoint)
+            await uow.commit()
+        return checkpoint
+
+    async def log(self, run_id: str, project_id: str, message: str, stream: str = "system") -> None:
+        """Output lines are live-only: they go to runEvents subscribers and are not stored."""
+        await self.bus.publish([run_topic(run_id)], RunLogged(run_id, project_id, message, stream, utcnow()))
+
+    async def finish(self, run_id: str, attempt: int, outcome: Outcome) -> Run | None:
+        """Write the attempt's end once; a stale attempt or an already finished run changes nothing."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)
+            if run is None or run.attempt != attempt or run.status.terminal:
+                return None
+            target = outcome.status
+            if run.status is RunStatus.CANCELLING and target is not RunStatus.SUCCEEDED:
+                target = RunStatus.CANCELLED
+            if run.status is RunStatus.STARTING and target in (RunStatus.SUCCEEDED, RunStatus.PRUNED):
+                run.transition(RunStatus.RUNNING, utcnow())
+            run.transition(target, utcnow())
+            run.summary = outcome.summary
+            run.error = outcome.error
+            await uow.runs.update(run)
+            await uow.commit()
+        await publish_run(self.bus, run)
+        return run

@@ -1,0 +1,149 @@
+"""Starting, cancelling and reading runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from domain.clock import new_id, utcnow
+from domain.errors import BadInput, NotFound
+from domain.events import RunChanged, project_topic, run_topic
+from domain.ports import EventBus, JobQueue, Page, PageRequest, ParamsValidator, UnitOfWork, UnitOfWorkFactory
+from domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
+from domain.tenancy import Actor, Role
+from domain.workflows import Workflow
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+async def publish_run(bus: EventBus, run: Run) -> None:
+    await bus.publish([run_topic(run.id), project_topic(run.project_id)], RunChanged(run))
+
+
+def job_for(run: Run, workflow: Workflow, checkpoint: Checkpoint | None) -> RunJob:
+    return RunJob(
+        run_id=run.id,
+        attempt=run.attempt,
+        entrypoint=workflow.entrypoint,
+        params=run.params,
+        resource_class=run.resource_class,
+        timeout_seconds=workflow.resources.timeout_seconds,
+        checkpoint_uri=checkpoint.uri if checkpoint else None,
+    )
+
+
+@dataclass
+class RunService:
+    uow: UnitOfWorkFactory
+    bus: EventBus
+    queue: JobQueue
+    validator: ParamsValidator
+
+    async def start_run(
+        self,
+        actor: Actor,
+        workflow_id: str,
+        project_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        optimization_id: str | None = None,
+    ) -> Run:
+        project_id = actor.default_project(project_id)
+        actor.require(project_id, Role.MEMBER)
+        if params is not None and not isinstance(params, dict):
+            raise BadInput("params must be a JSON object", field="params")
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise BadInput(
+                f"idempotencyKey must be 1-{MAX_IDEMPOTENCY_KEY} characters", field="idempotencyKey"
+            )
+        async with self.uow() as uow:
+            workflow = await uow.workflows.get(workflow_id)
+            if workflow is None or workflow.project_id not in (None, project_id):
+                raise NotFound.of("Workflow", workflow_id)
+            if idempotency_key:
+                earlier = await uow.runs.get_by_idempotency_key(project_id, idempotency_key)
+                if earlier is not None:
+                    return earlier
+            run = Run(
+                id=new_id(),
+                project_id=project_id,
+                workflow_id=workflow.id,
+                params=self._params(workflow, params or {}),
+                created_at=utcnow(),
+                resource_class=workflow.resources.resource_class,
+                idempotency_key=idempotency_key,
+                optimization_id=optimization_id,
+            )
+            run.updated_at = run.created_at
+            await uow.runs.add(run)
+            await uow.commit()
+        # The run is durable before it is queued: a lost enqueue is repaired by reconciliation.
+        await self.queue.enqueue(job_for(run, workflow, None))
+        await publish_run(self.bus, run)
+        return run
+
+    async def cancel_run(self, actor: Actor, run_id: str) -> Run:
+        async with self.uow() as uow:
+            run = await self._visible(uow, actor, run_id, for_update=True)
+            actor.require(run.project_id, Role.MEMBER, "Run", run_id)
+            if run.status.terminal or run.status is RunStatus.CANCELLING:
+                return run
+            # A queued run has no executor to tell; a started one is stopped by its supervisor.
+            target = RunStatus.CANCELLED if run.status is RunStatus.QUEUED else RunStatus.CANCELLING
+            run.transition(target, utcnow())
+            await uow.runs.update(run)
+            await uow.commit()
+        await publish_run(self.bus, run)
+        return run
+
+    async def get_run(self, actor: Actor, run_id: str) -> Run:
+        async with self.uow() as uow:
+            return await self._visible(uow, actor, run_id)
+
+    async def get_many(self, actor: Actor, run_ids: Sequence[str]) -> list[Run | None]:
+        async with self.uow() as uow:
+            found = {r.id: r for r in await uow.runs.get_many(run_ids)}
+        return [r if r is not None and actor.can_see(r.project_id) else None for r in map(found.get, run_ids)]
+
+    async def list_runs(
+        self,
+        actor: Actor,
+        page: PageRequest,
+        project_id: str | None = None,
+        workflow_id: str | None = None,
+        statuses: Sequence[RunStatus] = (),
+        optimization_id: str | None = None,
+        newest_first: bool = True,
+    ) -> Page[Run]:
+        if project_id is not None:
+            actor.require(project_id, Role.VIEWER)
+        query = RunQuery(
+            project_ids=(project_id,) if project_id else tuple(actor.project_ids),
+            workflow_id=workflow_id,
+            statuses=tuple(statuses),
+            optimization_id=optimization_id,
+            newest_first=newest_first,
+        )
+        async with self.uow() as uow:
+            return await uow.runs.find(query, page)
+
+    async def checkpoints(self, actor: Actor, run_id: str) -> list[Checkpoint]:
+        async with self.uow() as uow:
+            await self._visible(uow, actor, run_id)
+            return await uow.checkpoints.for_run(run_id)
+
+    def _params(self, workflow: Workflow, params: dict[str, Any]) -> dict[str, Any]:
+        merged = {**workflow.defaults, **params}
+        errors = self.validator.errors(workflow.params_schema, merged)
+        if errors:
+            path, message = errors[0]
+            raise BadInput(f"params{path}: {message}", field="params", path=f"params{path}")
+        return merged
+
+    @staticmethod
+    async def _visible(uow: UnitOfWork, actor: Actor, run_id: str, for_update: bool = False) -> Run:
+        run = await uow.runs.get(run_id, for_update=for_update)
+        if run is None or not actor.can_see(run.project_id):
+            raise NotFound.of("Run", run_id)
+        return run

@@ -1,0 +1,125 @@
+"""Registering and finding workflows, built-ins included."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from domain.clock import new_id, utcnow
+from domain.errors import BadInput, Conflict, NotFound
+from domain.ports import Page, PageRequest, ParamsValidator, UnitOfWorkFactory
+from domain.tenancy import Actor, Role
+from domain.workflows import Workflow, check_entrypoint, check_resources, check_workflow_name
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """What ``registerWorkflow`` is given."""
+
+    name: str
+    entrypoint: str
+    params_schema: dict[str, Any] | None = None
+    defaults: dict[str, Any] | None = None
+    gpus: int | None = None
+    timeout_seconds: int | None = None
+
+
+@dataclass
+class WorkflowService:
+    uow: UnitOfWorkFactory
+    validator: ParamsValidator
+
+    async def register(self, actor: Actor, project_id: str | None, spec: WorkflowSpec) -> Workflow:
+        project_id = actor.default_project(project_id)
+        actor.require(project_id, Role.MEMBER)
+        workflow = self._build(spec, project_id)
+        async with self.uow() as uow:
+            if await uow.projects.get(project_id) is None:
+                raise NotFound.of("Project", project_id)
+            if await uow.workflows.get_by_name(workflow.name, project_id) is not None:
+                raise Conflict(f"workflow {workflow.name!r} already exists in this project", field="name")
+            await uow.workflows.add(workflow)
+            await uow.commit()
+        return workflow
+
+    async def get(self, actor: Actor, workflow_id: str) -> Workflow:
+        async with self.uow() as uow:
+            workflow = await uow.workflows.get(workflow_id)
+        if workflow is None or not actor.can_see(workflow.project_id):
+            raise NotFound.of("Workflow", workflow_id)
+        return workflow
+
+    async def get_by_name(self, actor: Actor, name: str, project_id: str | None = None) -> Workflow:
+        """A project's own workflow shadows a built-in of the same name."""
+        projects = [project_id] if project_id else actor.project_ids
+        if project_id:
+            actor.require(project_id, Role.VIEWER)
+        async with self.uow() as uow:
+            for pid in projects:
+                found = await uow.workflows.get_by_name(name, pid)
+                if found is not None:
+                    return found
+            builtin = await uow.workflows.get_by_name(name, None)
+        if builtin is None:
+            raise NotFound.of("Workflow", name)
+        return builtin
+
+    async def list_workflows(self, actor: Actor, project_id: str | None, page: PageRequest) -> Page[Workflow]:
+        if project_id is not None:
+            actor.require(project_id, Role.VIEWER)
+        projects = [project_id] if project_id else actor.project_ids
+        async with self.uow() as uow:
+            return await uow.workflows.find(projects, page)
+
+    async def get_many(self, actor: Actor, workflow_ids: Sequence[str]) -> list[Workflow | None]:
+        """In the order asked, ``None`` for what is missing or not visible (for DataLoaders)."""
+        async with self.uow() as uow:
+            found = {w.id: w for w in await uow.workflows.get_many(workflow_ids)}
+        return [
+            w if w is not None and actor.can_see(w.project_id) else None for w in map(found.get, workflow_ids)
+        ]
+
+    async def install_builtins(self, builtins: Sequence[WorkflowSpec]) -> list[Workflow]:
+        """Create or refresh the built-in workflows (project-less); called at start-up."""
+        installed = []
+        async with self.uow() as uow:
+            for spec in builtins:
+                fresh = self._build(spec, None)
+                existing = await uow.workflows.get_by_name(fresh.name, None)
+                if existing is None:
+                    await uow.workflows.add(fresh)
+                    installed.append(fresh)
+                else:
+                    updated = replace(fresh, id=existing.id, created_at=existing.created_at)
+                    await uow.workflows.update(updated)
+                    installed.append(updated)
+            await uow.commit()
+        return installed
+
+    def _build(self, spec: WorkflowSpec, project_id: str | None) -> Workflow:
+        schema = spec.params_schema or {"type": "object"}
+        if not isinstance(schema, dict):
+            raise BadInput("paramsSchema must be a JSON object", field="paramsSchema")
+        problems = self.validator.check_schema(schema)
+        if problems:
+            raise BadInput(f"paramsSchema is not a valid JSON schema: {problems[0]}", field="paramsSchema")
+        defaults = spec.defaults or {}
+        if not isinstance(defaults, dict):
+            raise BadInput("defaults must be a JSON object", field="defaults")
+        errors = self.validator.errors(schema, defaults)
+        if errors:
+            path, message = errors[0]
+            raise BadInput(
+                f"defaults do not match paramsSchema at {path}: {message}", field="defaults", path=path
+            )
+        return Workflow(
+            id=new_id(),
+            name=check_workflow_name(spec.name),
+            entrypoint=check_entrypoint(spec.entrypoint),
+            project_id=project_id,
+            params_schema=schema,
+            defaults=defaults,
+            resources=check_resources(spec.gpus, spec.timeout_seconds),
+            created_at=utcnow(),
+        )
