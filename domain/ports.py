@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from domain.events import Event
+from domain.executors import ExecutorState
 from domain.metrics import MetricBatch, MetricPoint
 from domain.optimizations import Optimization, OptimizationResult
 from domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
@@ -171,3 +172,11 @@ class ParamsValidator(Protocol):
     def check_schema(self, schema: dict[str, Any]) -> list[str]:
         """Messages for a malformed JSON schema; empty when it is a valid one."""
         ...
+
+
+class ExecutorRegistry(Protocol):
+    """Where executors announce themselves (heartbeats) and the control plane reads the pool."""
+
+    async def announce(self, state: ExecutorState) -> None: ...
+    async def leave(self, executor_id: str) -> None: ...
+    async def alive(self) -> list[ExecutorState]: ...

@@ -112,6 +112,7 @@ class RunJob:
     """What an executor needs to run one attempt of a run."""
 
     run_id: str
+    project_id: str
     attempt: int
     entrypoint: str
     params: dict[str, Any]

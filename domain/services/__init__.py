@@ -4,6 +4,7 @@ from domain.services.access import AccessService
 from domain.services.execution import ExecutionService, Outcome
 from domain.services.metrics import MetricService
 from domain.services.optimizations import OptimizationService
+from domain.services.pool import PoolService
 from domain.services.runs import RunService
 from domain.services.workflows import WorkflowService
 
@@ -13,6 +14,7 @@ __all__ = [
     "MetricService",
     "OptimizationService",
     "Outcome",
+    "PoolService",
     "RunService",
     "WorkflowService",
 ]

@@ -24,6 +24,7 @@ async def publish_run(bus: EventBus, run: Run) -> None:
 def job_for(run: Run, workflow: Workflow, checkpoint: Checkpoint | None) -> RunJob:
     return RunJob(
         run_id=run.id,
+        project_id=run.project_id,
         attempt=run.attempt,
         entrypoint=workflow.entrypoint,
         params=run.params,

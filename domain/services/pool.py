@@ -1,0 +1,32 @@
+"""The executor pool as clients see it: workers, busy ones, queue depth and the scaling decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.executors import PoolState, desired_workers
+from domain.ports import ExecutorRegistry, JobQueue
+
+
+@dataclass
+class PoolService:
+    registry: ExecutorRegistry
+    queue: JobQueue
+    min_workers: int = 0
+    max_workers: int = 1
+
+    async def state(self) -> PoolState:
+        executors = await self.registry.alive()
+        by_class = await self.queue.depth()
+        depth = sum(by_class.values())
+        busy = sum(1 for e in executors if e.busy)
+        return PoolState(
+            workers=len(executors),
+            busy=busy,
+            queue_depth=depth,
+            desired_workers=desired_workers(
+                depth, busy, self.min_workers, max(self.max_workers, len(executors))
+            ),
+            queue_by_class=by_class,
+            executors=tuple(executors),
+        )

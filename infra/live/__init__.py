@@ -1,0 +1,1 @@
+"""Live events: the in-process bus (embedded) and, in production, Redis."""
