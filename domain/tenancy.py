@@ -78,4 +78,6 @@ class Actor:
             return project_id
         if len(self.roles) == 1:
             return next(iter(self.roles))
+        if not self.roles:
+            raise BadInput("this key belongs to no project", field="projectId")
         raise BadInput("projectId is required: this key can see several projects", field="projectId")

@@ -5,6 +5,7 @@ from domain.services.execution import ExecutionService, Outcome
 from domain.services.metrics import MetricService
 from domain.services.optimizations import OptimizationService
 from domain.services.pool import PoolService
+from domain.services.recovery import RecoveryService
 from domain.services.runs import RunService
 from domain.services.workflows import WorkflowService
 
@@ -15,6 +16,7 @@ __all__ = [
     "OptimizationService",
     "Outcome",
     "PoolService",
+    "RecoveryService",
     "RunService",
     "WorkflowService",
 ]

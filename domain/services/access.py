@@ -96,6 +96,7 @@ class AccessService:
 
     async def bootstrap_key(self, project_name: str, role: Role, name: str | None = None) -> IssuedKey:
         """Operator path (CLI, first start): a key for the project, created if missing. No actor."""
+        project_name = project_name.strip()
         async with self.uow() as uow:
             project = await uow.projects.get_by_name(project_name)
             if project is None:

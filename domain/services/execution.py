@@ -48,7 +48,7 @@ class ExecutionService:
         """STARTING → RUNNING once training code is about to be called; None if the attempt is stale."""
         async with self.uow() as uow:
             run = await uow.runs.get(run_id, for_update=True)
-            if run is None or run.attempt != attempt:
+            if run is None or run.attempt != attempt or run.status.terminal:
                 return None
             run.device = device
             if run.status is RunStatus.STARTING:
@@ -87,6 +87,8 @@ class ExecutionService:
                 target = RunStatus.CANCELLED
             if run.status is RunStatus.STARTING and target in (RunStatus.SUCCEEDED, RunStatus.PRUNED):
                 run.transition(RunStatus.RUNNING, utcnow())
+            if target is RunStatus.CANCELLED and run.status in (RunStatus.STARTING, RunStatus.RUNNING):
+                run.transition(RunStatus.CANCELLING, utcnow())  # stopped by the executor itself (shutdown)
             run.transition(target, utcnow())
             run.summary = outcome.summary
             run.error = outcome.error

@@ -1,0 +1,104 @@
+"""The epoch loop digits-mlp and digits-cnn share: logging, pruning, checkpoints, resume and cancellation.
+
+Metrics: ``train_loss`` at every optimizer step (a global step counter starting at 1), ``val_loss`` and
+``val_accuracy`` at the global step that ends each epoch. ``ctx.report(val_accuracy, epoch)`` after each
+epoch (epochs count from 1). A checkpoint holds ``{"model", "optimizer", "epoch", "step"}`` and is saved
+every ``CHECKPOINT_EVERY_EPOCHS`` epochs, after the last one and when the run is asked to stop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from executors.workflows.digits_data import DigitsSplit
+from executors.workflows.training_state import StepLosses, cpu_snapshot
+
+CHECKPOINT_EVERY_EPOCHS = 5
+
+
+def make_optimizer(model: nn.Module, params: dict[str, Any]) -> torch.optim.Optimizer:
+    if params["optimizer"] == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=params["lr"], momentum=0.9, weight_decay=params["weight_decay"]
+        )
+    return torch.optim.Adam(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+
+
+def fit(ctx: Any, model: nn.Module, data: DigitsSplit, params: dict[str, Any]) -> dict[str, float]:
+    """Train ``model`` for ``params["epochs"]`` epochs, resuming from the run's checkpoint if it has one."""
+    model.to(ctx.device)
+    data = data.to(ctx.device)
+    optimizer = make_optimizer(model, params)
+    epoch, step = _resume(ctx, model, optimizer)
+    losses = StepLosses(ctx, "train_loss")
+    started = time.perf_counter()
+    val_loss, val_accuracy = math.nan, math.nan
+    while epoch < params["epochs"]:
+        epoch += 1
+        model.train()
+        for inputs, targets in _batches(data, params["batch_size"], params["seed"], epoch):
+            loss = F.cross_entropy(model(inputs), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            losses.add(loss, step)
+        losses.flush()
+        val_loss, val_accuracy = evaluate(model, data)
+        ctx.log({"val_loss": val_loss, "val_accuracy": val_accuracy}, step)
+        ctx.report(val_accuracy, epoch)
+        # Stop requests are honoured at epoch ends: a checkpoint taken mid-epoch would make the retry
+        # repeat steps it already logged.
+        stopping = ctx.cancelled
+        if stopping or epoch % CHECKPOINT_EVERY_EPOCHS == 0 or epoch == params["epochs"]:
+            _save(ctx, model, optimizer, epoch, step)
+        if stopping or ctx.should_prune():
+            break
+    if math.isnan(val_loss):  # resumed from a checkpoint of the final epoch: nothing left to train
+        val_loss, val_accuracy = evaluate(model, data)
+    return {
+        "val_accuracy": val_accuracy,
+        "val_loss": val_loss,
+        "epochs": epoch,
+        "train_seconds": time.perf_counter() - started,
+    }
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DigitsSplit) -> tuple[float, float]:
+    """Validation loss and accuracy, over the whole validation set at once (it is a few hundred rows)."""
+    model.eval()
+    logits = model(data.x_val)
+    loss = F.cross_entropy(logits, data.y_val)
+    correct = (logits.argmax(dim=1) == data.y_val).sum()
+    loss_value, correct_value = torch.stack([loss, correct.to(loss.dtype)]).tolist()
+    return loss_value, correct_value / len(data.y_val)
+
+
+def _batches(data: DigitsSplit, batch_size: int, seed: int, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+    # The order depends on (seed, epoch) alone, so a resumed run sees the batches it would have seen.
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(len(data.y_train), generator=generator).to(data.x_train.device)
+    for index in torch.split(order, batch_size):
+        yield data.x_train[index], data.y_train[index]
+
+
+def _resume(ctx: Any, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, int]:
+    state = ctx.load_checkpoint()
+    if state is None:
+        return 0, 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["epoch"]), int(state["step"])
+
+
+def _save(ctx: Any, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step}
+    ctx.save_checkpoint(cpu_snapshot(state), step=step)

@@ -1,0 +1,153 @@
+"""The ``ptw`` command line: serve the product, manage keys and the database, start and watch runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from domain.errors import DomainError
+from domain.tenancy import Role
+from infra.settings import Settings
+
+app = typer.Typer(
+    help="PyTorch-workflow: a GraphQL control plane for PyTorch training.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    executors: Annotated[
+        int | None,
+        typer.Option(help="Local executor slots (0: serve the API alone). Default: PTW_EXECUTORS or 2."),
+    ] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+) -> None:
+    """Serve the GraphQL API (and GraphiQL) with local executors. No settings: embedded mode in ./.ptw."""
+    from ptw.server import serve as run_server
+
+    settings = _settings(executors=executors)
+    asyncio.run(run_server(settings, host, port, ssl_certfile, ssl_keyfile))
+
+
+@keys_app.command("create")
+def keys_create(
+    project: Annotated[str, typer.Option(help="Project name; created if missing.")],
+    role: Annotated[str, typer.Option(help="admin, member or viewer.")] = "admin",
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+) -> None:
+    """Create an API key straight against the configured database. The key is the last line printed."""
+    try:
+        parsed = Role[role.upper()]
+    except KeyError:
+        err.print(f"[red]unknown role {role!r}[/]: use admin, member or viewer")
+        raise typer.Exit(2) from None
+
+    async def create() -> None:
+        from infra.bootstrap import bootstrap
+
+        services = await bootstrap(_settings())
+        try:
+            issued = await services.access.bootstrap_key(project, parsed, name=name)
+        finally:
+            await services.aclose()
+        print(
+            f"Created a {parsed.name.lower()} key for project {issued.project.name!r}. It is shown only once:"
+        )
+        print(issued.secret)
+
+    _run_or_exit(create())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (embedded `ptw serve` does this by itself on start)."""
+
+    async def upgrade() -> None:
+        from infra.db.database import Database
+
+        settings = _settings()
+        database = Database(settings.resolved_database_url)
+        try:
+            await database.upgrade()
+        finally:
+            await database.dispose()
+        print("database is up to date")
+
+    _run_or_exit(upgrade())
+
+
+@app.command("run")
+def run(
+    workflow: Annotated[str, typer.Argument(help="Workflow name, e.g. digits-mlp.")],
+    param: Annotated[
+        list[str] | None, typer.Option("-p", "--param", help="key=value (value parsed as JSON).")
+    ] = None,
+    watch: Annotated[bool, typer.Option(help="Follow the run live, then print its summary.")] = False,
+    project: Annotated[str | None, typer.Option(help="Project id, when the key sees several.")] = None,
+    url: Annotated[str, typer.Option(envvar="PTW_URL", help="Server URL.")] = "http://127.0.0.1:8000",
+    key: Annotated[
+        str | None, typer.Option(envvar="PTW_API_KEY", help="API key (default: the local key).")
+    ] = None,
+) -> None:
+    """Start a run of a workflow from the terminal."""
+    from ptw.client import GraphQLClient, GraphQLError
+    from ptw.watch import start_and_watch
+
+    client = GraphQLClient(url, key or _local_key())
+    try:
+        status = asyncio.run(start_and_watch(client, workflow, _params(param or []), project, watch))
+    except GraphQLError as exc:
+        err.print(f"[red]{exc.code or 'ERROR'}[/]: {exc}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(0 if status in (None, "SUCCEEDED") else 1)
+
+
+def _params(pairs: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            err.print(f"[red]bad parameter {pair!r}[/]: use key=value")
+            raise typer.Exit(2)
+        try:
+            params[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name] = raw
+    return params
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _local_key() -> str | None:
+    from ptw.local_key import read_local_key
+
+    return read_local_key(_settings().local_key_file)
+
+
+def _run_or_exit(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.run(coro)
+    except DomainError as exc:
+        err.print(f"[red]{exc.code}[/]: {exc.message}")
+        raise typer.Exit(1) from None
+
+
+if __name__ == "__main__":
+    sys.exit(app())

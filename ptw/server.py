@@ -1,0 +1,64 @@
+"""``ptw serve``: wire the services, the local executors and the ASGI app, then run uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import uvicorn
+from rich.console import Console
+
+from api.app import create_app
+from executors.pool import LocalExecutorPool
+from infra.bootstrap import bootstrap
+from infra.settings import Settings
+from ptw.local_key import ensure_local_admin_key
+
+console = Console(stderr=True)
+
+
+async def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> None:
+    services = await bootstrap(settings)
+    startup, shutdown = [], []
+    if settings.embedded:
+        key_file, created = await ensure_local_admin_key(services)
+        verb = "Created" if created else "Using"
+        console.print(f"{verb} the local admin key in [bold]{key_file}[/] (project 'default').")
+        # Embedded mode: no executor of an earlier process survives it, so its active runs are retried.
+        recovered = await services.recovery.recover_lost(reason="server restarted")
+        if recovered:
+            console.print(f"Recovered {len(recovered)} run(s) left active by an earlier server.")
+    if settings.executors > 0:
+        pool = LocalExecutorPool(
+            execution=services.execution,
+            metrics=services.metrics,
+            bus=services.bus,
+            queue=services.queue,
+            registry=services.registry,
+            artifacts_dir=settings.artifacts_dir,
+            slots=settings.executors,
+        )
+        startup.append(pool.start)
+        shutdown.append(pool.stop)
+    shutdown.append(services.aclose)
+    app = create_app(services, on_startup=startup, on_shutdown=shutdown)
+    scheme = "https" if ssl_certfile else "http"
+    console.print(
+        f"PyTorch-workflow on {scheme}://{host}:{port}/graphql "
+        f"({'embedded' if settings.embedded else 'production'} mode, {settings.executors} local executor(s))"
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve()

@@ -1,0 +1,1 @@
+"""Unit tests: the domain with in-memory fakes of its ports, no I/O."""
