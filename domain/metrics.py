@@ -11,6 +11,7 @@ from domain.errors import BadInput
 
 MAX_KEY_LENGTH = 200
 MAX_POINTS_PER_CALL = 100_000
+MAX_STEP = 2**31 - 1  # GraphQL's Int is 32-bit signed: every stored step must be readable back
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,8 @@ def check_points(points: Sequence[MetricPoint]) -> list[MetricPoint]:
     for i, p in enumerate(points):
         if not p.key or len(p.key) > MAX_KEY_LENGTH:
             raise BadInput(f"points[{i}].key must be 1-{MAX_KEY_LENGTH} characters", field=f"points.{i}.key")
-        if p.step < 0 or p.step > 2**62:
-            raise BadInput(f"points[{i}].step must be between 0 and 2^62", field=f"points.{i}.step")
+        if not 0 <= p.step <= MAX_STEP:
+            raise BadInput(f"points[{i}].step must be between 0 and {MAX_STEP}", field=f"points.{i}.step")
         if not math.isfinite(p.value):
             raise BadInput(
                 f"points[{i}] ({p.key} at step {p.step}) is not a finite number", field=f"points.{i}.value"

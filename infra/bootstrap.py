@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.db.database import Database
-
 from domain.services import (
     AccessService,
     ExecutionService,
     MetricService,
     OptimizationService,
     PoolService,
+    RecoveryService,
     RunService,
     WorkflowService,
 )
 from domain.services.workflows import WorkflowSpec
+from infra.db.database import Database
 from infra.live.memory_bus import InMemoryEventBus
 from infra.live.memory_registry import InMemoryExecutorRegistry
 from infra.params_validator import JsonSchemaValidator
@@ -37,6 +37,7 @@ class Services:
     optimizations: OptimizationService
     registry: InMemoryExecutorRegistry
     pool: PoolService
+    recovery: RecoveryService
 
     async def ready(self) -> dict[str, bool]:
         """What /readyz reports: each backing service and whether it answers."""
@@ -87,6 +88,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -
         execution=ExecutionService(uow, bus),
         optimizations=OptimizationService(uow),
         registry=registry,
+        recovery=RecoveryService(uow, bus, queue, settings.max_attempts),
         pool=PoolService(registry, queue, min_workers=settings.executors, max_workers=settings.executors),
     )
     await services.workflows.install_builtins(builtin_specs())

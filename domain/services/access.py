@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from domain import keys
 from domain.clock import new_id, utcnow
@@ -11,6 +12,7 @@ from domain.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticat
 from domain.ports import UnitOfWork, UnitOfWorkFactory
 from domain.tenancy import Actor, ApiKey, Membership, Project, Role
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
 
@@ -37,9 +39,12 @@ class AccessService:
             if key is None or key.revoked or not keys.matches(secret, key.secret_hash):
                 raise Unauthenticated("invalid or revoked API key")
             memberships = await uow.api_keys.memberships(key.id)
-            key.last_used_at = utcnow()
-            await uow.api_keys.update(key)
-            await uow.commit()
+            now = utcnow()
+            # Written at most once a minute: a write per request would cost every read a round trip.
+            if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+                key.last_used_at = now
+                await uow.api_keys.update(key)
+                await uow.commit()
         return Actor(key_id=key.id, roles={m.project_id: m.role for m in memberships}, name=key.name)
 
     async def projects_of(self, actor: Actor) -> list[tuple[Project, Role]]:

@@ -42,7 +42,7 @@ def test_check_points_accepts_the_longest_key() -> None:
     assert check_points([point(key="k" * MAX_KEY_LENGTH)])[0].key == "k" * MAX_KEY_LENGTH
 
 
-@pytest.mark.parametrize("step", [-1, 2**62 + 1])
+@pytest.mark.parametrize("step", [-1, 2**31])
 def test_check_points_refuses_steps_out_of_range(step: int) -> None:
     with pytest.raises(BadInput) as caught:
         check_points([point(step=step)])

@@ -1,0 +1,88 @@
+"""The database: engine and sessions, migrations to head, readiness, and a count of SQL statements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, make_url, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from infra.db.unit_of_work import SqlUnitOfWork
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """One engine per process; ``uow_factory()`` is what the domain services are given."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        options: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            else:
+                # An in-memory database lives in one connection: share it, or each session sees another one.
+                options["poolclass"] = StaticPool
+        self.engine: AsyncEngine = create_async_engine(url, **options)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.statements = 0
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
+
+    def uow_factory(self) -> SqlUnitOfWork.Factory:
+        return SqlUnitOfWork.Factory(self.sessions, self.dialect)
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Migrate the schema to ``revision``, in one transaction where the database allows it."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade, revision)
+
+    async def ping(self) -> bool:
+        """Whether the database answers (for ``/readyz``)."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def _count(self, *_: object) -> None:
+        self.statements += 1
+
+
+def alembic_config() -> Config:
+    """The migrations shipped inside the package, configured in code so no ``alembic.ini`` is needed."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: object) -> None:
+    # WAL lets readers run beside the one writer; the busy timeout makes concurrent writers of the
+    # embedded server wait for the lock instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()

@@ -1,0 +1,183 @@
+"""Tables of the relational store; repositories map their rows to the domain's dataclasses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from infra.db.types import Json, UtcDateTime
+
+# Named constraints keep migrations reproducible: alembic can drop what it can name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Id = String(36)  # uuid4 strings; text rather than a uuid type so any id a client sends is just "not found"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: Json, list[str]: Json}
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class MembershipRow(Base):
+    __tablename__ = "memberships"
+
+    key_id: Mapped[str] = mapped_column(Id, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        Id, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class WorkflowRow(Base):
+    __tablename__ = "workflows"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        # NULLs are distinct in a unique constraint, so built-in names (project_id NULL) need their own index.
+        Index(
+            "uq_workflows_builtin_name",
+            "name",
+            unique=True,
+            sqlite_where=text("project_id IS NULL"),
+            postgresql_where=text("project_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(Id, ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    entrypoint: Mapped[str] = mapped_column(String(300))
+    params_schema: Mapped[dict[str, Any]]
+    defaults: Mapped[dict[str, Any]]
+    gpus: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime | None]
+
+
+class OptimizationRow(Base):
+    __tablename__ = "optimizations"
+    __table_args__ = (Index(None, "project_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    project_id: Mapped[str] = mapped_column(Id, ForeignKey("projects.id", ondelete="CASCADE"))
+    workflow_id: Mapped[str] = mapped_column(Id, ForeignKey("workflows.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    objective: Mapped[str | None] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(16))
+    space: Mapped[dict[str, Any]]
+    sampler: Mapped[str | None] = mapped_column(String(64))
+    pruner: Mapped[str | None] = mapped_column(String(64))
+    max_trials: Mapped[int | None] = mapped_column(Integer)
+    max_parallel: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index(None, "project_id", "created_at", "id"),
+        UniqueConstraint("project_id", "idempotency_key"),
+    )
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    project_id: Mapped[str] = mapped_column(Id, ForeignKey("projects.id", ondelete="CASCADE"))
+    workflow_id: Mapped[str] = mapped_column(Id, ForeignKey("workflows.id"), index=True)
+    params: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    resource_class: Mapped[str] = mapped_column(String(32))
+    executor: Mapped[str | None] = mapped_column(String(200))
+    device: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    optimization_id: Mapped[str | None] = mapped_column(
+        Id, ForeignKey("optimizations.id", ondelete="SET NULL"), index=True
+    )
+    metric_seq: Mapped[int] = mapped_column(BigInteger)
+    metric_keys: Mapped[list[str]]
+
+
+class MetricPointRow(Base):
+    __tablename__ = "metric_points"
+    __table_args__ = (Index(None, "run_id", "seq"),)
+
+    run_id: Mapped[str] = mapped_column(Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    value: Mapped[float] = mapped_column(Double)
+    ts: Mapped[datetime]
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+    __table_args__ = (Index(None, "run_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[str] = mapped_column(Id, ForeignKey("runs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(BigInteger)
+    uri: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class OptimizationResultRow(Base):
+    __tablename__ = "optimization_results"
+    __table_args__ = (Index(None, "optimization_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    optimization_id: Mapped[str] = mapped_column(Id, ForeignKey("optimizations.id", ondelete="CASCADE"))
+    config: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Double)
+    run_id: Mapped[str | None] = mapped_column(Id, ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    metrics: Mapped[dict[str, Any]]

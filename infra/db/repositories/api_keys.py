@@ -1,0 +1,73 @@
+"""API keys and their memberships in projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, select, update
+
+from domain.tenancy import ApiKey, Membership, Role
+from infra.db.models import ApiKeyRow, Base, MembershipRow
+from infra.db.repositories.base import SqlRepository
+
+api_keys = Base.metadata.tables[ApiKeyRow.__tablename__]
+memberships = Base.metadata.tables[MembershipRow.__tablename__]
+
+
+def _key(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        prefix=row.prefix,
+        secret_hash=row.secret_hash,
+        name=row.name,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _values(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "secret_hash": key.secret_hash,
+        "name": key.name,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+        "last_used_at": key.last_used_at,
+    }
+
+
+class SqlApiKeyRepository(SqlRepository):
+    async def add(self, key: ApiKey) -> None:
+        await self.insert(api_keys, _values(key), f"API key with prefix {key.prefix}")
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        row = (await self.session.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+        return _key(row) if row else None
+
+    async def get_by_prefix(self, prefix: str) -> ApiKey | None:
+        row = (await self.session.execute(select(api_keys).where(api_keys.c.prefix == prefix))).first()
+        return _key(row) if row else None
+
+    async def update(self, key: ApiKey) -> None:
+        values = _values(key)
+        del values["id"]
+        await self.session.execute(update(api_keys).where(api_keys.c.id == key.id).values(values))
+
+    async def add_membership(self, membership: Membership) -> None:
+        """Grant a role in a project; granting again replaces the role."""
+        stmt = self.upsert(memberships).values(
+            key_id=membership.key_id, project_id=membership.project_id, role=membership.role.name
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[memberships.c.key_id, memberships.c.project_id], set_={"role": stmt.excluded.role}
+        )
+        await self.session.execute(stmt)
+
+    async def memberships(self, key_id: str) -> list[Membership]:
+        stmt = select(memberships).where(memberships.c.key_id == key_id).order_by(memberships.c.project_id)
+        return [
+            Membership(key_id=r.key_id, project_id=r.project_id, role=Role[r.role])
+            for r in (await self.session.execute(stmt)).all()
+        ]

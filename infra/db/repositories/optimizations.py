@@ -1,0 +1,133 @@
+"""Optimizations and the results (trials) they produce."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, select, update
+
+from domain.optimizations import (
+    Direction,
+    Optimization,
+    OptimizationKind,
+    OptimizationResult,
+    OptimizationStatus,
+    ResultState,
+)
+from domain.ports import Page, PageRequest
+from infra.db.models import Base, OptimizationResultRow, OptimizationRow
+from infra.db.repositories.base import SqlRepository
+
+optimizations = Base.metadata.tables[OptimizationRow.__tablename__]
+results = Base.metadata.tables[OptimizationResultRow.__tablename__]
+
+
+def _optimization(row: Row[Any]) -> Optimization:
+    return Optimization(
+        id=row.id,
+        project_id=row.project_id,
+        workflow_id=row.workflow_id,
+        kind=OptimizationKind(row.kind),
+        created_at=row.created_at,
+        status=OptimizationStatus(row.status),
+        objective=row.objective,
+        direction=Direction(row.direction),
+        space=row.space,
+        sampler=row.sampler,
+        pruner=row.pruner,
+        max_trials=row.max_trials,
+        max_parallel=row.max_parallel,
+        error=row.error,
+        finished_at=row.finished_at,
+    )
+
+
+def _optimization_values(o: Optimization) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "project_id": o.project_id,
+        "workflow_id": o.workflow_id,
+        "kind": o.kind.value,
+        "created_at": o.created_at,
+        "status": o.status.value,
+        "objective": o.objective,
+        "direction": o.direction.value,
+        "space": o.space,
+        "sampler": o.sampler,
+        "pruner": o.pruner,
+        "max_trials": o.max_trials,
+        "max_parallel": o.max_parallel,
+        "error": o.error,
+        "finished_at": o.finished_at,
+    }
+
+
+def _result(row: Row[Any]) -> OptimizationResult:
+    return OptimizationResult(
+        id=row.id,
+        optimization_id=row.optimization_id,
+        config=row.config,
+        created_at=row.created_at,
+        state=ResultState(row.state),
+        value=row.value,
+        run_id=row.run_id,
+        metrics=row.metrics,
+    )
+
+
+def _result_values(r: OptimizationResult) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "optimization_id": r.optimization_id,
+        "config": r.config,
+        "created_at": r.created_at,
+        "state": r.state.value,
+        "value": r.value,
+        "run_id": r.run_id,
+        "metrics": r.metrics,
+    }
+
+
+class SqlOptimizationRepository(SqlRepository):
+    async def add(self, optimization: Optimization) -> None:
+        await self.insert(
+            optimizations, _optimization_values(optimization), f"optimization {optimization.id}"
+        )
+
+    async def update(self, optimization: Optimization) -> None:
+        values = _optimization_values(optimization)
+        del values["id"]
+        stmt = update(optimizations).where(optimizations.c.id == optimization.id).values(values)
+        await self.session.execute(stmt)
+
+    async def get(self, optimization_id: str) -> Optimization | None:
+        stmt = select(optimizations).where(optimizations.c.id == optimization_id)
+        row = (await self.session.execute(stmt)).first()
+        return _optimization(row) if row else None
+
+    async def find(self, project_ids: Sequence[str], page: PageRequest) -> Page[Optimization]:
+        """Newest first."""
+        if not project_ids:
+            return Page([], has_next=False)
+        stmt = select(optimizations).where(optimizations.c.project_id.in_(project_ids))
+        order = ("created_at", "id")
+        return await self.page(stmt, optimizations, order, page, _optimization, descending=True)
+
+    async def add_result(self, result: OptimizationResult) -> None:
+        await self.insert(results, _result_values(result), f"optimization result {result.id}")
+
+    async def update_result(self, result: OptimizationResult) -> None:
+        values = _result_values(result)
+        del values["id"]
+        await self.session.execute(update(results).where(results.c.id == result.id).values(values))
+
+    async def results(self, optimization_id: str, page: PageRequest) -> Page[OptimizationResult]:
+        """In the order the trials were created."""
+        stmt = select(results).where(results.c.optimization_id == optimization_id)
+        return await self.page(stmt, results, ("created_at", "id"), page, _result)
+
+    async def result_for_run(self, run_id: str) -> OptimizationResult | None:
+        stmt = select(results).where(results.c.run_id == run_id).order_by(results.c.created_at).limit(1)
+        row = (await self.session.execute(stmt)).first()
+        return _result(row) if row else None

@@ -1,0 +1,144 @@
+"""Runs: lookup, listing, status updates and the per-run metric batch sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, select, update
+
+from domain.errors import NotFound
+from domain.ports import Page, PageRequest
+from domain.runs import Run, RunQuery, RunStatus
+from infra.db.models import Base, RunRow
+from infra.db.repositories.base import SqlRepository
+
+runs = Base.metadata.tables[RunRow.__tablename__]
+
+# Owned by next_metric_seq alone: update() never writes them, so a status change made from a Run read
+# before some metric batches cannot move the sequence back.
+_METRIC_COLUMNS = ("metric_seq", "metric_keys")
+
+
+def _run(row: Row[Any]) -> Run:
+    return Run(
+        id=row.id,
+        project_id=row.project_id,
+        workflow_id=row.workflow_id,
+        params=row.params,
+        created_at=row.created_at,
+        status=RunStatus(row.status),
+        attempt=row.attempt,
+        resource_class=row.resource_class,
+        executor=row.executor,
+        device=row.device,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        updated_at=row.updated_at,
+        error=row.error,
+        summary=row.summary,
+        idempotency_key=row.idempotency_key,
+        optimization_id=row.optimization_id,
+        metric_seq=row.metric_seq,
+        metric_keys=list(row.metric_keys),
+    )
+
+
+def _values(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "project_id": run.project_id,
+        "workflow_id": run.workflow_id,
+        "params": run.params,
+        "created_at": run.created_at,
+        "status": run.status.value,
+        "attempt": run.attempt,
+        "resource_class": run.resource_class,
+        "executor": run.executor,
+        "device": run.device,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "updated_at": run.updated_at,
+        "error": run.error,
+        "summary": run.summary,
+        "idempotency_key": run.idempotency_key,
+        "optimization_id": run.optimization_id,
+        "metric_seq": run.metric_seq,
+        "metric_keys": sorted(set(run.metric_keys)),
+    }
+
+
+class SqlRunRepository(SqlRepository):
+    async def add(self, run: Run) -> None:
+        await self.insert(runs, _values(run), f"run {run.id} (or its idempotency key)")
+
+    async def update(self, run: Run) -> None:
+        """Write the run's state; its metric sequence and keys are left to ``next_metric_seq``."""
+        values = {k: v for k, v in _values(run).items() if k not in ("id", *_METRIC_COLUMNS)}
+        await self.session.execute(update(runs).where(runs.c.id == run.id).values(values))
+
+    async def get(self, run_id: str, *, for_update: bool = False) -> Run | None:
+        """``for_update`` holds the run until the transaction ends: a row lock on PostgreSQL; on SQLite,
+        which has no row locks, the database's write lock, taken by a write that changes nothing, so
+        that two tasks of the embedded server cannot both read a run and overwrite each other."""
+        stmt = select(runs).where(runs.c.id == run_id)
+        if for_update and self.postgres:
+            stmt = stmt.with_for_update()
+        elif for_update:
+            touch = update(runs).where(runs.c.id == run_id).values(attempt=runs.c.attempt)
+            await self.session.execute(touch)
+        row = (await self.session.execute(stmt)).first()
+        return _run(row) if row else None
+
+    async def get_many(self, run_ids: Sequence[str]) -> list[Run]:
+        if not run_ids:
+            return []
+        stmt = select(runs).where(runs.c.id.in_(run_ids))
+        return [_run(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def get_by_idempotency_key(self, project_id: str, key: str) -> Run | None:
+        stmt = select(runs).where(runs.c.project_id == project_id, runs.c.idempotency_key == key)
+        row = (await self.session.execute(stmt)).first()
+        return _run(row) if row else None
+
+    async def find(self, query: RunQuery, page: PageRequest) -> Page[Run]:
+        """Ordered by (created_at, id), newest first unless ``query.newest_first`` is False."""
+        if not query.project_ids:
+            return Page([], has_next=False)
+        stmt = select(runs).where(runs.c.project_id.in_(query.project_ids))
+        if query.workflow_id is not None:
+            stmt = stmt.where(runs.c.workflow_id == query.workflow_id)
+        if query.statuses:
+            stmt = stmt.where(runs.c.status.in_([s.value for s in query.statuses]))
+        if query.optimization_id is not None:
+            stmt = stmt.where(runs.c.optimization_id == query.optimization_id)
+        order = ("created_at", "id")
+        return await self.page(stmt, runs, order, page, _run, descending=query.newest_first)
+
+    async def with_status(self, statuses: Sequence[RunStatus]) -> list[Run]:
+        if not statuses:
+            return []
+        stmt = (
+            select(runs)
+            .where(runs.c.status.in_([s.value for s in statuses]))
+            .order_by(runs.c.created_at, runs.c.id)
+        )
+        return [_run(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def next_metric_seq(self, run_id: str, new_keys: Sequence[str]) -> int:
+        """One UPDATE ... RETURNING: its row lock orders concurrent batches of a run on PostgreSQL (and the
+        write lock on SQLite). Keys are merged in Python, after the lock, from the row it returned."""
+        stmt = (
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(metric_seq=runs.c.metric_seq + 1)
+            .returning(runs.c.metric_seq, runs.c.metric_keys)
+        )
+        row = (await self.session.execute(stmt)).first()
+        if row is None:
+            raise NotFound.of("Run", run_id)
+        known = set(row.metric_keys)
+        if not known.issuperset(new_keys):
+            merged = sorted(known.union(new_keys))
+            await self.session.execute(update(runs).where(runs.c.id == run_id).values(metric_keys=merged))
+        return int(row.metric_seq)
