@@ -1,0 +1,80 @@
+"""How failures reach clients: domain errors keep their message and code, anything else is masked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from domain.errors import DomainError
+
+log = logging.getLogger("ptw.api")
+
+MASKED_MESSAGE = "Unexpected error."
+INTERNAL = "INTERNAL_SERVER_ERROR"
+INVALID_QUERY = "GRAPHQL_VALIDATION_FAILED"
+
+# Details of a DomainError that are safe and useful to clients (which input failed, and where).
+_PUBLIC_DETAILS = ("field", "path", "kind", "reason")
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Domain errors and errors of the query itself (syntax, validation, variables) are shown as they are."""
+    original = error.original_error
+    return original is None or isinstance(original, (DomainError, GraphQLError))
+
+
+def error_code(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return original.code
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code
+    return INVALID_QUERY if is_expected(error) else INTERNAL
+
+
+def domain_error(error: DomainError) -> GraphQLError:
+    """A GraphQL error for a domain error raised outside a resolver (authentication, WebSocket)."""
+    return GraphQLError(error.message, extensions=_extensions(error))
+
+
+def _extensions(error: DomainError) -> dict[str, Any]:
+    return {"code": error.code} | {k: v for k, v in error.details.items() if k in _PUBLIC_DETAILS}
+
+
+def log_unexpected(errors: Iterable[GraphQLError]) -> None:
+    for error in errors:
+        if not is_expected(error):
+            original = error.original_error
+            log.error(
+                "unexpected error at %s: %r",
+                ".".join(map(str, error.path or ())) or "<operation>",
+                original,
+                exc_info=(type(original), original, original.__traceback__) if original else None,
+            )
+
+
+class ErrorPolicy(MaskErrors):
+    """MaskErrors that also gives every error its ``extensions.code``."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda error: not is_expected(error), error_message=MASKED_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL}
+        return masked
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            original = error.original_error
+            if isinstance(original, DomainError):
+                error.extensions = {**(error.extensions or {}), **_extensions(original)}
+            elif "code" not in (error.extensions or {}):
+                error.extensions = {**(error.extensions or {}), "code": error_code(error)}
+        return processed

@@ -1,0 +1,1 @@
+"""Metrics: logging points, series, and the live stream."""

@@ -1,0 +1,34 @@
+"""Subscriptions of metrics: ``runMetrics``, resumable with the cursor of the last batch received."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from api.context import Info
+from api.ids import decode_id, decode_int_cursor
+from api.metrics.stream import MetricStream
+from api.metrics.types import SEQ_CURSOR, MetricBatch
+
+
+@strawberry.type
+class MetricSubscriptions:
+    @strawberry.subscription(
+        description="Stored batches after the cursor, then live ones; pass the last cursor to resume."
+    )
+    async def run_metrics(
+        self,
+        info: Info,
+        run_id: strawberry.ID,
+        keys: list[str] | None = None,
+        after: str | None = None,
+    ) -> AsyncGenerator[MetricBatch, None]:
+        services = info.context.services
+        stream = MetricStream(
+            services.runs, services.metrics, services.bus, info.context.actor, decode_id(run_id, "Run"), keys
+        )
+        after_seq = decode_int_cursor(after, SEQ_CURSOR) if after else 0
+        with info.context.telemetry.subscription("runMetrics"):
+            async for batch, points in stream.batches(after_seq):
+                yield MetricBatch.from_domain(batch, points)

@@ -1,0 +1,1 @@
+"""Optimizations: searches, tuning and their results."""

@@ -1,0 +1,174 @@
+"""GraphQL types of optimizations: hyperparameter searches, performance tuning and their results."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.context import Info
+from api.ids import encode_id
+from api.node import Node
+from api.pagination import Connection, connection, page_request
+from api.workflows.types import Workflow
+from domain import optimizations
+from domain.errors import NotFound
+from domain.ports import MAX_PAGE_SIZE, PageRequest
+
+if TYPE_CHECKING:
+    from api.runs.types import Run
+
+
+@strawberry.enum
+class OptimizationKind(enum.Enum):
+    HYPERPARAMETER_SEARCH = "HYPERPARAMETER_SEARCH"
+    PERFORMANCE_TUNING = "PERFORMANCE_TUNING"
+
+
+@strawberry.enum
+class OptimizationStatus(enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class Direction(enum.Enum):
+    MINIMIZE = "MINIMIZE"
+    MAXIMIZE = "MAXIMIZE"
+
+
+@strawberry.enum
+class ResultState(enum.Enum):
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAILED = "FAILED"
+
+
+@strawberry.type(description="A trial of a search, or a measured configuration of a tuning.")
+class OptimizationResult(Node):
+    config: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    value: float | None
+    state: ResultState
+    metrics: dict[str, Any] | None = strawberry.field(graphql_type=JSON | None)
+    created_at: datetime
+    model: strawberry.Private[optimizations.OptimizationResult]
+
+    @classmethod
+    def from_domain(cls, result: optimizations.OptimizationResult) -> OptimizationResult:
+        return cls(
+            id=strawberry.ID(encode_id("OptimizationResult", result.id)),
+            config=result.config,
+            value=result.value,
+            state=ResultState(result.state.value),
+            metrics=result.metrics,
+            created_at=result.created_at,
+            model=result,
+        )
+
+    @strawberry.field(description="The run that produced this result, if any.")
+    async def run(self, info: Info) -> Annotated[Run, strawberry.lazy("api.runs.types")] | None:
+        from api.runs.types import Run
+
+        if self.model.run_id is None:
+            return None
+        run = await info.context.loaders.run.load(self.model.run_id)
+        return Run.from_domain(run) if run is not None else None
+
+
+@strawberry.type
+class Optimization(Node):
+    kind: OptimizationKind
+    status: OptimizationStatus
+    objective: str | None
+    direction: Direction
+    space: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    sampler: str | None
+    pruner: str | None
+    max_trials: int | None
+    max_parallel: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    model: strawberry.Private[optimizations.Optimization]
+
+    @classmethod
+    def from_domain(cls, optimization: optimizations.Optimization) -> Optimization:
+        o = optimization
+        return cls(
+            id=strawberry.ID(encode_id("Optimization", o.id)),
+            kind=OptimizationKind(o.kind.value),
+            status=OptimizationStatus(o.status.value),
+            objective=o.objective,
+            direction=Direction(o.direction.value),
+            space=o.space,
+            sampler=o.sampler,
+            pruner=o.pruner,
+            max_trials=o.max_trials,
+            max_parallel=o.max_parallel,
+            error=o.error,
+            created_at=o.created_at,
+            finished_at=o.finished_at,
+            model=o,
+        )
+
+    @strawberry.field
+    async def workflow(self, info: Info) -> Workflow:
+        workflow = await info.context.loaders.workflow.load(self.model.workflow_id)
+        if workflow is None:
+            raise NotFound.of("Workflow", encode_id("Workflow", self.model.workflow_id))
+        return Workflow.from_domain(workflow)
+
+    @strawberry.field
+    async def results(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[OptimizationResult]:
+        page = await info.context.services.optimizations.results(
+            info.context.actor, self.model.id, page_request(first, after)
+        )
+        return connection(page, OptimizationResult.from_domain, lambda result: result.id)
+
+    @strawberry.field(description="The best complete result for the objective's direction.")
+    async def best(self, info: Info) -> OptimizationResult | None:
+        # No domain query for the best result yet: pick it from the first (largest) page of results.
+        page = await info.context.services.optimizations.results(
+            info.context.actor, self.model.id, PageRequest(first=MAX_PAGE_SIZE)
+        )
+        complete = [
+            r for r in page.items if r.state is optimizations.ResultState.COMPLETE and r.value is not None
+        ]
+        if not complete:
+            return None
+        pick = max if self.model.direction is optimizations.Direction.MAXIMIZE else min
+        return OptimizationResult.from_domain(pick(complete, key=lambda r: r.value or 0.0))
+
+
+@strawberry.type(description="A change of an optimization: its status, or a result recorded or updated.")
+class OptimizationEvent:
+    optimization: Optimization
+    result: OptimizationResult | None
+
+
+@strawberry.input
+class OptimizationFilter:
+    project_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class StartOptimizationInput:
+    workflow_id: strawberry.ID
+    project_id: strawberry.ID | None = None
+    kind: OptimizationKind
+    objective: str | None = None
+    direction: Direction | None = None
+    space: JSON | None = None
+    sampler: str | None = None
+    pruner: str | None = None
+    max_trials: int | None = None
+    max_parallel: int | None = None

@@ -1,0 +1,16 @@
+"""Queries of the executor pool."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.context import Info
+from api.pool.types import ExecutorPool
+
+
+@strawberry.type
+class PoolQueries:
+    @strawberry.field(description="Workers, busy ones, queue depth and how many workers are wanted.")
+    async def executor_pool(self, info: Info) -> ExecutorPool:
+        info.context.actor  # noqa: B018 -- any authenticated key may read the pool
+        return ExecutorPool.from_domain(await info.context.services.pool.state())

@@ -1,0 +1,1 @@
+"""Runs: starting, cancelling, reading and following them."""

@@ -1,0 +1,18 @@
+"""Batch loading of runs by id (optimization results and log events point at runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from strawberry.dataloader import DataLoader
+
+from domain.runs import Run
+from domain.services import RunService
+from domain.tenancy import Actor
+
+
+def run_loader(service: RunService, actor: Actor, *, cache: bool) -> DataLoader[str, Run | None]:
+    async def load(ids: Sequence[str]) -> list[Run | None]:
+        return await service.get_many(actor, ids)
+
+    return DataLoader(load_fn=load, cache=cache)

@@ -1,0 +1,42 @@
+"""Queries of runs: a filtered, ordered connection, and one run by id."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.context import Info
+from api.ids import decode_id, decode_optional_id
+from api.pagination import Connection, connection, page_request
+from api.runs.types import Run, RunFilter, RunOrder
+
+
+@strawberry.type
+class RunQueries:
+    @strawberry.field(description="Runs of the caller's projects, newest first unless ordered otherwise.")
+    async def runs(
+        self,
+        info: Info,
+        filter: RunFilter | None = None,
+        order_by: RunOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Run]:
+        filter = filter or RunFilter()
+        page = await info.context.services.runs.list_runs(
+            info.context.actor,
+            page_request(first, after),
+            project_id=decode_optional_id(filter.project_id, "Project"),
+            workflow_id=decode_optional_id(filter.workflow_id, "Workflow"),
+            statuses=[s.to_domain() for s in filter.status or ()],
+            optimization_id=decode_optional_id(filter.optimization_id, "Optimization"),
+            newest_first=order_by is not RunOrder.CREATED_AT_ASC,
+        )
+        return connection(page, Run.from_domain, lambda run: run.id)
+
+    @strawberry.field(
+        description="A run by id; NOT_FOUND when missing or in a project the caller cannot see."
+    )
+    async def run(self, info: Info, id: strawberry.ID) -> Run | None:
+        return Run.from_domain(
+            await info.context.services.runs.get_run(info.context.actor, decode_id(id, "Run"))
+        )

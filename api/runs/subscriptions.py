@@ -1,0 +1,48 @@
+"""Subscriptions of runs: the events of one run, and every run change of a project."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from api.context import Info
+from api.ids import decode_id
+from api.runs.types import Run, RunEvent
+from domain.events import RunChanged, RunLogged, project_topic, run_topic
+
+
+@strawberry.type
+class RunSubscriptions:
+    @strawberry.subscription(
+        description="The run's status now, then its status changes and log lines; ends when the run ends."
+    )
+    async def run_events(self, info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunEvent, None]:
+        services, actor = info.context.services, info.context.actor
+        ident = decode_id(run_id, "Run")
+        await services.runs.get_run(actor, ident)  # NOT_FOUND before subscribing to anything
+        with info.context.telemetry.subscription("runEvents"):
+            async with services.bus.subscribe([run_topic(ident)]) as live:
+                run = await services.runs.get_run(actor, ident)
+                yield RunEvent.status_of(run)
+                if run.status.terminal:
+                    return
+                status = run.status
+                async for event in live:
+                    if isinstance(event, RunLogged):
+                        yield RunEvent.log_of(event)
+                    elif isinstance(event, RunChanged) and event.run.status is not status:
+                        status = event.run.status
+                        yield RunEvent.status_of(event.run)
+                        if status.terminal:
+                            return
+
+    @strawberry.subscription(description="Every run of the project, each time it is created or changed.")
+    async def project_runs(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[Run, None]:
+        services, actor = info.context.services, info.context.actor
+        project = await services.access.get_project(actor, decode_id(project_id, "Project"))
+        with info.context.telemetry.subscription("projectRuns"):
+            async with services.bus.subscribe([project_topic(project.id)]) as live:
+                async for event in live:
+                    if isinstance(event, RunChanged):
+                        yield Run.from_domain(event.run)

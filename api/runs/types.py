@@ -1,0 +1,231 @@
+"""GraphQL types of runs: a run, its checkpoints, the run filters and the events of a run."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.context import Info
+from api.ids import decode_int_cursor, encode_cursor, encode_id
+from api.metrics.types import STEP_CURSOR, MetricPoint, MetricSeries
+from api.node import Node
+from api.projects.types import Project
+from api.workflows.types import Workflow
+from domain import runs
+from domain.errors import BadInput, NotFound
+from domain.events import RunLogged
+
+if TYPE_CHECKING:
+    from api.optimizations.types import OptimizationResult
+
+DEFAULT_SERIES_POINTS = 500
+MAX_SERIES_POINTS = 100_000
+
+
+@strawberry.enum
+class RunStatus(enum.Enum):
+    QUEUED = "QUEUED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    CANCELLING = "CANCELLING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    PRUNED = "PRUNED"
+
+    def to_domain(self) -> runs.RunStatus:
+        return runs.RunStatus(self.value)
+
+
+@strawberry.enum
+class RunOrder(enum.Enum):
+    CREATED_AT_DESC = "CREATED_AT_DESC"
+    CREATED_AT_ASC = "CREATED_AT_ASC"
+
+
+@strawberry.type
+class Checkpoint:
+    id: strawberry.ID
+    attempt: int
+    step: int | None
+    uri: str
+    size_bytes: int
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, checkpoint: runs.Checkpoint) -> Checkpoint:
+        return cls(
+            id=strawberry.ID(checkpoint.id),
+            attempt=checkpoint.attempt,
+            step=checkpoint.step,
+            uri=checkpoint.uri,
+            size_bytes=checkpoint.size_bytes,
+            created_at=checkpoint.created_at,
+        )
+
+
+@strawberry.type(description="One execution of a workflow with its params; retried attempts keep the run.")
+class Run(Node):
+    status: RunStatus
+    params: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    attempt: int
+    executor: str | None
+    device: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime | None
+    error: str | None
+    summary: dict[str, Any] | None = strawberry.field(graphql_type=JSON | None)
+    metric_keys: list[str]
+    idempotency_key: str | None
+    model: strawberry.Private[runs.Run]
+
+    @classmethod
+    def from_domain(cls, run: runs.Run) -> Run:
+        return cls(
+            id=strawberry.ID(encode_id("Run", run.id)),
+            status=RunStatus(run.status.value),
+            params=run.params,
+            attempt=run.attempt,
+            executor=run.executor,
+            device=run.device,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            updated_at=run.updated_at,
+            error=run.error,
+            summary=run.summary,
+            metric_keys=sorted(run.metric_keys),
+            idempotency_key=run.idempotency_key,
+            model=run,
+        )
+
+    @strawberry.field
+    async def workflow(self, info: Info) -> Workflow:
+        workflow = await info.context.loaders.workflow.load(self.model.workflow_id)
+        if workflow is None:
+            raise NotFound.of("Workflow", encode_id("Workflow", self.model.workflow_id))
+        return Workflow.from_domain(workflow)
+
+    @strawberry.field
+    async def project(self, info: Info) -> Project:
+        project = await info.context.loaders.project.load(self.model.project_id)
+        if project is None:
+            raise NotFound.of("Project", encode_id("Project", self.model.project_id))
+        return Project.from_domain(project, info.context.actor.roles[project.id])
+
+    @strawberry.field(description="The point of highest step of each key.")
+    async def latest_metrics(self, info: Info) -> list[MetricPoint]:
+        points = await info.context.loaders.latest_metrics.load(self.model.id)
+        return [MetricPoint.from_domain(p) for p in sorted(points, key=lambda p: p.key)]
+
+    @strawberry.field(description="One key's points in step order, downsampled only when total > maxPoints.")
+    async def metrics(
+        self, info: Info, key: str, max_points: int | None = DEFAULT_SERIES_POINTS, after: str | None = None
+    ) -> MetricSeries:
+        max_points = DEFAULT_SERIES_POINTS if max_points is None else max_points
+        if max_points > MAX_SERIES_POINTS:
+            raise BadInput(f"maxPoints must be at most {MAX_SERIES_POINTS}", field="maxPoints")
+        after_step = decode_int_cursor(after, STEP_CURSOR) if after else None
+        series = await info.context.services.metrics.series(
+            info.context.actor, self.model.id, key, max_points, after_step
+        )
+        last_step = series.last_step if series.last_step is not None else after_step
+        return MetricSeries(
+            key=series.key,
+            total=series.total,
+            points=[MetricPoint.from_domain(p) for p in series.points],
+            cursor=encode_cursor(STEP_CURSOR, last_step) if last_step is not None else None,
+        )
+
+    @strawberry.field
+    async def checkpoints(self, info: Info) -> list[Checkpoint]:
+        found = await info.context.services.runs.checkpoints(info.context.actor, self.model.id)
+        return [Checkpoint.from_domain(c) for c in found]
+
+    @strawberry.field(description="The optimization result this run produced, when it is a trial.")
+    async def optimization_result(
+        self, info: Info
+    ) -> Annotated[OptimizationResult, strawberry.lazy("api.optimizations.types")] | None:
+        # The domain has no per-run lookup of results yet (OptimizationRepository.result_for_run is
+        # not exposed by OptimizationService); no run is a trial until optimizations can start.
+        return None
+
+
+@strawberry.input
+class RunFilter:
+    project_id: strawberry.ID | None = None
+    workflow_id: strawberry.ID | None = None
+    status: list[RunStatus] | None = None
+    optimization_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class StartRunInput:
+    workflow_id: strawberry.ID
+    project_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Default: the key's only project."
+    )
+    params: Any = strawberry.field(
+        default=None, graphql_type=JSON | None, description="Merged over the workflow's defaults."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Starting again with the same key answers the same run."
+    )
+
+
+@strawberry.enum
+class RunEventKind(enum.Enum):
+    STATUS = "STATUS"
+    LOG = "LOG"
+
+
+@strawberry.type(description="A status change (kind STATUS) or a line of output (kind LOG) of a run.")
+class RunEvent:
+    kind: RunEventKind
+    status: RunStatus | None
+    message: str | None
+    stream: str | None = strawberry.field(description="stdout, stderr or system, for LOG events.")
+    at: datetime
+    run_id: strawberry.ID
+    source_run_id: strawberry.Private[str]
+    snapshot: strawberry.Private[runs.Run | None] = None
+
+    @strawberry.field(description="The run, as of this event for STATUS events.")
+    async def run(self, info: Info) -> Run:
+        if self.snapshot is not None:
+            return Run.from_domain(self.snapshot)
+        run = await info.context.loaders.run.load(self.source_run_id)
+        if run is None:
+            raise NotFound.of("Run", self.run_id)
+        return Run.from_domain(run)
+
+    @classmethod
+    def status_of(cls, run: runs.Run) -> RunEvent:
+        return cls(
+            kind=RunEventKind.STATUS,
+            status=RunStatus(run.status.value),
+            message=run.error,
+            stream=None,
+            at=run.updated_at or run.created_at,
+            run_id=strawberry.ID(encode_id("Run", run.id)),
+            source_run_id=run.id,
+            snapshot=run,
+        )
+
+    @classmethod
+    def log_of(cls, event: RunLogged) -> RunEvent:
+        return cls(
+            kind=RunEventKind.LOG,
+            status=None,
+            message=event.message,
+            stream=event.stream,
+            at=event.at,
+            run_id=strawberry.ID(encode_id("Run", event.run_id)),
+            source_run_id=event.run_id,
+        )

@@ -1,0 +1,106 @@
+"""The strawberry schema: every feature's queries, mutations and subscriptions, and the request policies.
+
+``python -m api.schema`` writes the printed schema to ``schema.graphql``; ``--check`` fails on drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from api.errors import ErrorPolicy, log_unexpected
+from api.metrics.mutations import MetricMutations
+from api.metrics.subscriptions import MetricSubscriptions
+from api.node_lookup import NodeQueries
+from api.optimizations.mutations import OptimizationMutations
+from api.optimizations.queries import OptimizationQueries
+from api.optimizations.subscriptions import OptimizationSubscriptions
+from api.optimizations.types import OptimizationResult
+from api.pool.queries import PoolQueries
+from api.projects.mutations import ProjectMutations
+from api.projects.queries import ProjectQueries
+from api.projects.types import ApiKey, Project
+from api.runs.mutations import RunMutations
+from api.runs.queries import RunQueries
+from api.runs.subscriptions import RunSubscriptions
+from api.telemetry import OperationMetrics
+from api.workflows.mutations import WorkflowMutations
+from api.workflows.queries import WorkflowQueries
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
+
+# Limits on what one document may ask for (DESIGN §8); generous for dashboards, fatal to abuse.
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 5_000
+
+Query = merge_types(
+    "Query",
+    (NodeQueries, ProjectQueries, WorkflowQueries, RunQueries, OptimizationQueries, PoolQueries),
+)
+Mutation = merge_types(
+    "Mutation", (ProjectMutations, WorkflowMutations, RunMutations, MetricMutations, OptimizationMutations)
+)
+Subscription = merge_types("Subscription", (MetricSubscriptions, RunSubscriptions, OptimizationSubscriptions))
+
+
+class PtwSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Expected errors are the client's business; only unexpected ones are logged, with their traceback.
+        log_unexpected(errors)
+
+
+def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+    extensions: list[Any] = [
+        ErrorPolicy,
+        OperationMetrics,
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return PtwSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        # Types reachable only through node(id:) must still be in the schema.
+        types=[Project, ApiKey, OptimizationResult],
+        extensions=extensions,
+    )
+
+
+schema = build_schema()
+
+
+def printed() -> str:
+    return schema.as_str() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m api.schema", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail when schema.graphql is out of date")
+    parser.add_argument("--output", type=Path, default=SCHEMA_FILE)
+    args = parser.parse_args(argv)
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != printed():
+            print(f"{args.output} is out of date: run python -m api.schema", file=sys.stderr)
+            return 1
+        return 0
+    args.output.write_text(printed())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Prometheus metrics of one app: HTTP requests, GraphQL operations and errors, subscriptions, the pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from graphql import GraphQLError
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+
+from api.errors import error_code
+
+if TYPE_CHECKING:
+    from infra.bootstrap import Services
+
+# Paths are a label: only known routes get their own value, so a scan of random URLs cannot blow it up.
+KNOWN_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+
+
+class Telemetry:
+    """A registry per app, so two apps in one process (tests) never share counters."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "ptw_http_requests", "HTTP requests served", ["method", "path", "status"], registry=r
+        )
+        self.operations = Counter(
+            "ptw_graphql_operations", "GraphQL operations executed", ["type", "name"], registry=r
+        )
+        self.errors = Counter("ptw_graphql_errors", "GraphQL errors answered, by code", ["code"], registry=r)
+        self.subscriptions = Gauge(
+            "ptw_graphql_active_subscriptions", "Subscriptions streaming now", ["field"], registry=r
+        )
+        self.workers = Gauge("ptw_executor_workers", "Executors alive", registry=r)
+        self.busy = Gauge("ptw_executor_busy", "Executors running a job", registry=r)
+        self.queue_depth = Gauge("ptw_queue_depth", "Runs waiting for an executor", registry=r)
+        self.desired_workers = Gauge(
+            "ptw_executor_desired_workers", "Workers the autoscaler wants", registry=r
+        )
+
+    def count_errors(self, errors: list[GraphQLError]) -> None:
+        for error in errors:
+            self.errors.labels(error_code(error)).inc()
+
+    @contextmanager
+    def subscription(self, field: str) -> Iterator[None]:
+        gauge = self.subscriptions.labels(field)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
+
+    async def scrape(self, services: Services) -> bytes:
+        state = await services.pool.state()
+        self.workers.set(state.workers)
+        self.busy.set(state.busy)
+        self.queue_depth.set(state.queue_depth)
+        self.desired_workers.set(state.desired_workers)
+        return generate_latest(self.registry)
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts each GraphQL operation by type and name, and the codes of the errors it answered."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        telemetry: Telemetry | None = getattr(context.context, "telemetry", None)
+        if telemetry is None:
+            return
+        try:
+            kind = context.operation_type.value
+        except Exception:  # an unparsable document has no operation type
+            kind = "invalid"
+        # Clients choose operation names: bounded in length, they stay a useful label.
+        telemetry.operations.labels(kind, (context.operation_name or "anonymous")[:64]).inc()
+        result = context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            telemetry.count_errors(errors)
+
+
+class HttpMetrics:
+    """ASGI middleware counting HTTP requests by method, route and status (WebSockets not included)."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app, self.telemetry = app, telemetry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+            self.telemetry.http_requests.labels(scope["method"], path, str(status)).inc()

@@ -1,0 +1,134 @@
+"""The GraphQL endpoint: authenticates each HTTP request and each WebSocket connection, builds the context.
+
+HTTP: ``Authorization: Bearer <key>``. A request without a valid key is answered **401** with a
+GraphQL body ``{"data": null, "errors": [{"extensions": {"code": "UNAUTHENTICATED"}}]}`` and nothing
+is executed (the GraphiQL page itself loads without a key). WebSocket: the key is in the
+``connection_init`` payload as ``{"authorization": "Bearer <key>"}``; a missing or bad one closes the
+connection with 4403 (graphql-transport-ws) or answers ``connection_error`` (legacy graphql-ws).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from graphql import ExecutionResult
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
+
+from api.context import Context
+from api.errors import domain_error
+from api.telemetry import Telemetry
+from domain.errors import DomainError, Unauthenticated
+from domain.tenancy import Actor
+
+if TYPE_CHECKING:
+    from cross_web import AsyncHTTPRequestAdapter
+    from strawberry.http import GraphQLRequestData
+    from strawberry.schema import BaseSchema
+
+    from infra.bootstrap import Services
+
+BEARER = "bearer "
+# How long a revoked key's WebSocket may live on; each check is one authentication (3 SQL statements).
+KEY_RECHECK_SECONDS = 30.0
+
+
+def bearer_secret(value: object) -> str | None:
+    """The key of an ``Authorization`` value; None when absent or not a Bearer one."""
+    if not isinstance(value, str) or not value.lower().startswith(BEARER):
+        return None
+    return value[len(BEARER) :].strip() or None
+
+
+class GraphQLEndpoint(GraphQL[Context, None]):
+    def __init__(self, schema: BaseSchema, services: Services, telemetry: Telemetry, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.services = services
+        self.telemetry = telemetry
+        # The revocation watch of each open WebSocket connection, by id of its WebSocket.
+        self._watches: dict[int, asyncio.Task[None]] = {}
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        context = Context(
+            services=self.services, telemetry=self.telemetry, request=request, response=response
+        )
+        if isinstance(request, WebSocket):
+            context.cache_loads = False  # authenticated later, in on_ws_connect
+            return context
+        header = request.headers.get("authorization")
+        if header is None:
+            # No key: nothing to look up (the GraphiQL page is fetched this way).
+            context.auth_error = Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
+            return context
+        try:
+            context.authenticated = await self.authenticate(bearer_secret(header))
+        except DomainError as error:
+            context.auth_error = error
+        return context
+
+    async def authenticate(self, secret: str | None) -> Actor:
+        return await self.services.access.authenticate(secret)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        if context.authenticated is None:
+            error = context.auth_error or Unauthenticated("an API key is required")
+            sub_response.status_code = 401
+            sub_response.headers["WWW-Authenticate"] = "Bearer"
+            self.telemetry.errors.labels(error.code).inc()
+            refused = ExecutionResult(data=None, errors=[domain_error(error)])
+            return [refused] * len(request_data) if isinstance(request_data, list) else refused
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        try:
+            return await super().run(request, context, root_value)
+        finally:
+            watch = self._watches.pop(id(request), None)
+            if watch is not None:
+                watch.cancel()
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params or {}
+        value = params.get("authorization", params.get("Authorization"))
+        secret = bearer_secret(value)
+        try:
+            context.authenticated = await self.authenticate(secret)
+        except DomainError as error:
+            self.telemetry.errors.labels(error.code).inc()
+            raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
+        if isinstance(context.request, WebSocket):
+            self._watches[id(context.request)] = asyncio.create_task(
+                self._end_when_revoked(context.request, secret)
+            )
+        unset: UnsetType = UNSET
+        return unset
+
+    async def _end_when_revoked(self, websocket: WebSocket, secret: str | None) -> None:
+        """A revoked key ends its live subscriptions: the key is checked again every so often, and the
+        connection closed with 4403 once it no longer authenticates."""
+        while websocket.application_state is WebSocketState.CONNECTED:
+            await asyncio.sleep(KEY_RECHECK_SECONDS)
+            if websocket.application_state is not WebSocketState.CONNECTED:
+                return
+            try:
+                await self.authenticate(secret)
+            except DomainError:
+                with contextlib.suppress(Exception):  # it may have gone meanwhile
+                    await websocket.close(code=4403, reason="Forbidden")
+                return

@@ -1,0 +1,1 @@
+"""Workflows: registered training code."""

@@ -1,0 +1,44 @@
+"""Mutations of workflows: ``registerWorkflow``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.context import Info
+from api.ids import decode_optional_id
+from api.workflows.types import Workflow
+from domain.services.workflows import WorkflowSpec
+
+
+@strawberry.input
+class RegisterWorkflowInput:
+    project_id: strawberry.ID | None = None
+    name: str
+    entrypoint: str = strawberry.field(description="`package.module:function`, installed on the executors.")
+    params_schema: Any = strawberry.field(default=None, graphql_type=JSON | None)
+    defaults: Any = strawberry.field(default=None, graphql_type=JSON | None)
+    gpus: int | None = None
+    timeout_seconds: int | None = None
+
+    def to_spec(self) -> WorkflowSpec:
+        return WorkflowSpec(
+            name=self.name,
+            entrypoint=self.entrypoint,
+            params_schema=self.params_schema,
+            defaults=self.defaults,
+            gpus=self.gpus,
+            timeout_seconds=self.timeout_seconds,
+        )
+
+
+@strawberry.type
+class WorkflowMutations:
+    @strawberry.mutation(description="Register training code of a project under a name.")
+    async def register_workflow(self, info: Info, input: RegisterWorkflowInput) -> Workflow:
+        workflow = await info.context.services.workflows.register(
+            info.context.actor, decode_optional_id(input.project_id, "Project"), input.to_spec()
+        )
+        return Workflow.from_domain(workflow)

@@ -1,0 +1,71 @@
+"""GraphQL types of workflows: registered training code and its parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.context import Info
+from api.ids import encode_id
+from api.node import Node
+from api.pagination import Connection, connection, page_request
+from domain import workflows
+
+if TYPE_CHECKING:
+    from api.projects.types import Project
+    from api.runs.types import Run
+
+
+@strawberry.type(
+    description="PyTorch training code, `package.module:function`, with a JSON schema for params."
+)
+class Workflow(Node):
+    name: str
+    entrypoint: str
+    params_schema: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    defaults: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    builtin: bool = strawberry.field(description="Built-in workflows are visible to every project.")
+    gpus: int
+    timeout_seconds: int | None
+    created_at: datetime | None
+    model: strawberry.Private[workflows.Workflow]
+
+    @classmethod
+    def from_domain(cls, workflow: workflows.Workflow) -> Workflow:
+        return cls(
+            id=strawberry.ID(encode_id("Workflow", workflow.id)),
+            name=workflow.name,
+            entrypoint=workflow.entrypoint,
+            params_schema=workflow.params_schema,
+            defaults=workflow.defaults,
+            builtin=workflow.builtin,
+            gpus=workflow.resources.gpus,
+            timeout_seconds=workflow.resources.timeout_seconds,
+            created_at=workflow.created_at,
+            model=workflow,
+        )
+
+    @strawberry.field(description="The project that registered it; null for a built-in.")
+    async def project(self, info: Info) -> Annotated[Project, strawberry.lazy("api.projects.types")] | None:
+        from api.projects.types import Project
+
+        if self.model.project_id is None:
+            return None
+        project = await info.context.loaders.project.load(self.model.project_id)
+        if project is None:
+            return None
+        return Project.from_domain(project, info.context.actor.roles[project.id])
+
+    @strawberry.field(description="Runs of this workflow in the caller's projects, newest first.")
+    async def runs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Run, strawberry.lazy("api.runs.types")]]:
+        from api.runs.types import Run
+
+        page = await info.context.services.runs.list_runs(
+            info.context.actor, page_request(first, after), workflow_id=self.model.id
+        )
+        return connection(page, Run.from_domain, lambda run: run.id)

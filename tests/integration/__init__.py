@@ -1,0 +1,1 @@
+"""Integration tests: adapters against real PostgreSQL, Redis and SQLite."""
