@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import uvicorn
@@ -14,6 +15,7 @@ from infra.settings import Settings
 from ptw.local_key import ensure_local_admin_key
 
 console = Console(stderr=True)
+Hook = Callable[[], Awaitable[object]]
 
 
 async def serve(
@@ -24,7 +26,8 @@ async def serve(
     ssl_keyfile: Path | None = None,
 ) -> None:
     services = await bootstrap(settings)
-    startup, shutdown = [], []
+    startup: list[Hook] = []
+    shutdown: list[Hook] = []
     if settings.embedded:
         key_file, created = await ensure_local_admin_key(services)
         verb = "Created" if created else "Using"
@@ -44,7 +47,13 @@ async def serve(
             slots=settings.executors,
         )
         startup.append(pool.start)
-        shutdown.append(pool.stop)
+
+        async def stop_pool() -> None:
+            interrupted = await pool.stop()
+            if interrupted:
+                await services.recovery.recover_lost(interrupted, reason="executor stopped")
+
+        shutdown.append(stop_pool)
     shutdown.append(services.aclose)
     app = create_app(services, on_startup=startup, on_shutdown=shutdown)
     scheme = "https" if ssl_certfile else "http"

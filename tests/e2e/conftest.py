@@ -34,7 +34,16 @@ class Server:
         env.pop("PTW_REDIS_URL", None)
         self.log = open(data_dir / "server.log", "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ptw.cli", "serve", "--port", str(self.port), "--executors", str(executors)],
+            [
+                sys.executable,
+                "-m",
+                "ptw.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--executors",
+                str(executors),
+            ],
             cwd=data_dir,
             env=env,
             stdout=self.log,

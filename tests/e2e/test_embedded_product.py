@@ -16,10 +16,28 @@ from ptw.client import GraphQLClient, GraphQLError
 from tests.e2e.conftest import REPO, Server
 
 ROOT_FIELDS = {
-    "Query": {"node", "viewer", "workflows", "workflow", "runs", "run", "optimizations", "optimization",
-              "executorPool"},
-    "Mutation": {"createProject", "createApiKey", "revokeApiKey", "registerWorkflow", "startRun", "cancelRun",
-                 "logMetrics", "startOptimization", "cancelOptimization"},
+    "Query": {
+        "node",
+        "viewer",
+        "workflows",
+        "workflow",
+        "runs",
+        "run",
+        "optimizations",
+        "optimization",
+        "executorPool",
+    },
+    "Mutation": {
+        "createProject",
+        "createApiKey",
+        "revokeApiKey",
+        "registerWorkflow",
+        "startRun",
+        "cancelRun",
+        "logMetrics",
+        "startOptimization",
+        "cancelOptimization",
+    },
     "Subscription": {"runMetrics", "runEvents", "projectRuns", "optimizationProgress"},
 }
 START = "mutation($input: StartRunInput!) { startRun(input: $input) { id status } }"
@@ -42,14 +60,16 @@ async def start(client: GraphQLClient, name: str, params: dict[str, Any]) -> str
     return str(data["startRun"]["id"])
 
 
-async def wait_for(client: GraphQLClient, run_id: str, statuses: set[str], timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+async def wait_for(
+    client: GraphQLClient, run_id: str, statuses: set[str], within: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         run = (await client.execute(RUN, {"id": run_id}))["run"]
         if run["status"] in statuses:
             return dict(run)
         await asyncio.sleep(0.2)
-    raise AssertionError(f"run {run_id} is still {run['status']} after {timeout}s")
+    raise AssertionError(f"run {run_id} is still {run['status']} after {within}s")
 
 
 async def test_requests_without_a_valid_key_are_refused(server: Server) -> None:
@@ -60,10 +80,16 @@ async def test_requests_without_a_valid_key_are_refused(server: Server) -> None:
 
 
 async def test_introspection_shows_every_root_field(server: Server) -> None:
-    query = "{ __schema { queryType { fields { name } } mutationType { fields { name } } " \
-            "subscriptionType { fields { name } } } }"
+    query = (
+        "{ __schema { queryType { fields { name } } mutationType { fields { name } } "
+        "subscriptionType { fields { name } } } }"
+    )
     schema = (await server.client().execute(query))["__schema"]
-    for kind, field in (("Query", "queryType"), ("Mutation", "mutationType"), ("Subscription", "subscriptionType")):
+    for kind, field in (
+        ("Query", "queryType"),
+        ("Mutation", "mutationType"),
+        ("Subscription", "subscriptionType"),
+    ):
         assert ROOT_FIELDS[kind] <= {f["name"] for f in schema[field]["fields"]}
 
 
@@ -131,11 +157,11 @@ async def test_an_entrypoint_that_does_not_import_fails_clearly(server: Server) 
 async def test_a_long_tiny_lm_run_is_cancelled(server: Server) -> None:
     client = server.client()
     run_id = await start(client, "tiny-lm", {"steps": 100000})
-    await wait_for(client, run_id, {"RUNNING"}, timeout=60)
+    await wait_for(client, run_id, {"RUNNING"}, within=60)
     cancelled = await client.execute("mutation($id: ID!) { cancelRun(id: $id) { status } }", {"id": run_id})
     assert cancelled["cancelRun"]["status"] in {"CANCELLING", "CANCELLED"}
     started = time.monotonic()
-    run = await wait_for(client, run_id, {"CANCELLED", "FAILED", "SUCCEEDED"}, timeout=30)
+    run = await wait_for(client, run_id, {"CANCELLED", "FAILED", "SUCCEEDED"}, within=30)
     assert run["status"] == "CANCELLED"
     assert time.monotonic() - started < 15
 
@@ -153,7 +179,12 @@ def test_keys_create_prints_a_working_key_last(server: Server) -> None:
     env = {**os.environ, "PTW_DATA_DIR": str(server.data_dir)}
     out = subprocess.run(
         [sys.executable, "-m", "ptw.cli", "keys", "create", "--project", "e2e-team", "--role", "viewer"],
-        cwd=server.data_dir, env=env, capture_output=True, text=True, timeout=60, check=True,
+        cwd=server.data_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     key = out.strip().splitlines()[-1]
     assert key.startswith("ptw_")
@@ -170,7 +201,11 @@ def test_ptw_run_watch_follows_a_run_to_its_summary(server: Server) -> None:
     env = {**os.environ, "PTW_DATA_DIR": str(server.data_dir), "PTW_URL": server.url, "COLUMNS": "120"}
     done = subprocess.run(
         [sys.executable, "-m", "ptw.cli", "run", "digits-mlp", "-p", "epochs=2", "--watch"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCEEDED" in done.stdout and "val_accuracy" in done.stdout

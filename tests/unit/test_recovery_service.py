@@ -30,9 +30,7 @@ async def running(world: MemoryWorld, member: Actor, name: str = "train") -> Run
     return world.stored_run(run.id)
 
 
-async def test_a_lost_run_is_queued_again_as_the_next_attempt(
-    world: MemoryWorld, member: Actor
-) -> None:
+async def test_a_lost_run_is_queued_again_as_the_next_attempt(world: MemoryWorld, member: Actor) -> None:
     run = await running(world, member)
     changed = await world.recovery.recover_lost()
     assert [r.id for r in changed] == [run.id]

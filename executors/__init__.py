@@ -1,0 +1,8 @@
+"""Executors: the RunContext SDK, the child runner, the run supervisor and the local executor pool.
+
+Importing this package does not import torch; only the child runner and the built-in workflows do.
+"""
+
+from executors.sdk import RunContext
+
+__all__ = ["RunContext"]

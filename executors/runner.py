@@ -1,0 +1,136 @@
+"""The child process that runs one attempt of a run: started warm, before its job arrives.
+
+``python -m executors.runner --message-fd N`` imports torch and picks its device, says ``ready``, then
+blocks on stdin for one job (a JSON line). It imports the entrypoint, says ``started``, calls the training
+function with a RunContext and sends its ``result`` (or ``error``), then exits: one process per attempt, so a
+crash, a leak or GPU memory never outlives the run. Later stdin lines are control words (``cancel``,
+``prune``). Messages go on the inherited pipe ``N``; stdout and stderr are the user's, captured as run logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from executors import protocol
+from executors.device import device_name, pick_device
+from executors.sdk import MessageChannel, RunContext, follow_control
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind the training code (its ``finally`` blocks run, buffered metrics are sent)."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Once is enough: a second SIGTERM must not interrupt the flush of what the run logged.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated("the run was stopped (SIGTERM)")
+
+
+def prepare_torch(threads: int | None) -> Any:
+    """Import torch and pick the device before the job arrives: this is what makes the runner warm."""
+    import torch
+
+    if threads and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(threads)
+    device = pick_device()
+    torch.zeros(1, device=device)  # creates the CUDA context now rather than inside the run
+    return device
+
+
+def resolve_entrypoint(entrypoint: str) -> Callable[[RunContext], Any]:
+    module_name, _, function_name = entrypoint.partition(":")
+    module = importlib.import_module(module_name)
+    function = getattr(module, function_name)
+    if not callable(function):
+        raise TypeError(f"{entrypoint} is a {type(function).__name__}, not a function")
+    return function  # type: ignore[no-any-return]
+
+
+def _error(exc: BaseException, phase: str) -> dict[str, Any]:
+    return {
+        "kind": protocol.ERROR,
+        "phase": phase,
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts_dir: Path) -> int:
+    """Run one job to its end; every way out sends a result or an error. Returns the exit status."""
+    ctx = RunContext(
+        run_id=job["run_id"],
+        attempt=int(job["attempt"]),
+        params=job.get("params") or {},
+        device=device,
+        artifacts_dir=artifacts_dir,
+        channel=channel,
+        checkpoint_uri=job.get("checkpoint_uri"),
+    )
+    threading.Thread(
+        target=follow_control, args=(ctx, sys.stdin.buffer), name="ptw-control", daemon=True
+    ).start()
+    try:
+        function = resolve_entrypoint(job["entrypoint"])
+    except BaseException as exc:
+        ctx.close()
+        channel.send(_error(exc, protocol.PHASE_IMPORT))
+        return 1
+    channel.send({"kind": protocol.STARTED, "device": device_name(device)})
+    try:
+        summary = function(ctx)
+    except BaseException as exc:  # Terminated, SystemExit and KeyboardInterrupt included: all end the run
+        ctx.close()
+        channel.send(_error(exc, protocol.PHASE_RUN))
+        return 1
+    ctx.close()
+    if summary is None:
+        summary = {}
+    elif not isinstance(summary, dict):
+        summary = {"result": summary}
+    channel.send({"kind": protocol.RESULT, "summary": protocol.json_safe(summary)})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m executors.runner")
+    parser.add_argument("--message-fd", type=int, required=True)
+    parser.add_argument("--artifacts-dir", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # The user's prints should reach the run's log as they happen, not when a block buffer fills.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    channel = MessageChannel(os.fdopen(args.message_fd, "wb"))
+    try:
+        device = prepare_torch(args.threads)
+        channel.send(
+            {"kind": protocol.READY, "pid": os.getpid(), "device": str(device), "name": device_name(device)}
+        )
+        line = sys.stdin.buffer.readline()
+        if not line.strip():
+            return 0  # the pool is stopping before a job came
+        return run_job(json.loads(line), channel, device, args.artifacts_dir)
+    except Terminated:
+        return 143
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter shutdown: threads the training code left behind must not keep the process alive.
+    os._exit(code)

@@ -1,0 +1,267 @@
+"""The RunContext that training code is given: params, device, metrics, pruning, checkpoints, cancellation.
+
+Training code is a function ``train(ctx) -> dict`` and imports nothing else of ours. Everything a run
+reports travels to its supervisor over a pipe; ``ctx.log`` and ``ctx.report`` only append to a buffer that a
+background thread sends every ``flush_interval`` seconds (or sooner once ``flush_points`` points wait), so
+they never wait on the control plane. Points still buffered when the function returns or raises are sent
+before the run's result: nothing logged is lost.
+
+Values: ``ctx.log`` takes real numbers (Python or numpy numbers, one-element tensors). Anything else raises
+``TypeError`` at the call. NaN and ±inf cannot be stored (JSON and GraphQL floats have no such values): they
+are dropped here, and the first one of each key is reported once as a log line of the run.
+
+This module does not import torch until a checkpoint is saved or loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlparse
+
+from executors import protocol
+
+Message = dict[str, Any]
+
+
+class MessageChannel:
+    """JSON lines to the supervisor; safe to use from several threads; a vanished reader is ignored."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self.broken = False
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        data = protocol.encode(message)
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self._stream.write(data)
+                self._stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                # The supervisor is gone (it kills this process next); training must not crash on it.
+                self.broken = True
+
+
+class RunContext:
+    """What a run's training function gets. Built by the runner; training code only uses it."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        params: Mapping[str, Any],
+        device: Any,
+        artifacts_dir: Path,
+        channel: MessageChannel,
+        checkpoint_uri: str | None = None,
+        flush_interval: float = 0.05,
+        flush_points: int = 5000,
+    ) -> None:
+        self.run_id = run_id
+        self.attempt = attempt
+        self.params: dict[str, Any] = dict(params)
+        self.device = device
+        self._artifacts_dir = Path(artifacts_dir)
+        self._channel = channel
+        self._earlier_checkpoint = checkpoint_uri
+        self._latest_checkpoint: Path | None = None
+        self._saves = 0
+        self._flush_interval = flush_interval
+        self._flush_points = flush_points
+        self._lock = threading.Lock()
+        self._points: list[tuple[str, int, float, float]] = []
+        self._messages: list[Message] = []
+        self._warned: set[str] = set()
+        self._cancelled = threading.Event()
+        self._prune = threading.Event()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="ptw-metrics", daemon=True)
+        self._flusher.start()
+
+    # -- metrics and pruning -------------------------------------------------------------------
+
+    def log(self, metrics: Mapping[str, Any], step: int) -> None:
+        """Record metric values at a step. Returns at once; values are sent in the background."""
+        step = _step(step)
+        if not isinstance(metrics, Mapping):
+            raise TypeError(
+                f"ctx.log takes a mapping of metric names to numbers, not {type(metrics).__name__}"
+            )
+        now = time.time()
+        points = []
+        for key, value in metrics.items():
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"ctx.log: metric names must be non-empty strings, got {key!r}")
+            number = _number(value, f"the value of {key!r} at step {step}")
+            if math.isfinite(number):
+                points.append((key, step, number, now))
+            else:
+                self._warn_once(
+                    key,
+                    f"ctx.log: dropped {number} for {key!r} at step {step}; "
+                    f"non-finite values cannot be stored (further ones of {key!r} are "
+                    "dropped silently)",
+                )
+        with self._lock:
+            self._points.extend(points)
+            full = len(self._points) >= self._flush_points
+        if full:
+            self._wake.set()
+
+    def report(self, value: Any, step: int) -> None:
+        """The objective so far, for an optimization that may prune this run (see ``should_prune``)."""
+        step = _step(step)
+        number = _number(value, f"the reported value at step {step}")
+        if not math.isfinite(number):
+            self._warn_once("<report>", f"ctx.report: dropped {number} at step {step}; not a finite number")
+            return
+        self._post({"kind": protocol.REPORT, "value": number, "step": step})
+
+    def should_prune(self) -> bool:
+        """True once the optimizer decided this trial will not be worth finishing; then return early."""
+        return self._prune.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run was asked to stop; return as soon as convenient (it is stopped anyway)."""
+        return self._cancelled.is_set()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def save_checkpoint(self, state: Any, step: int | None = None) -> None:
+        """``torch.save`` the state atomically: a reader never sees a half-written checkpoint."""
+        import torch
+
+        step = None if step is None else _step(step)
+        self._saves += 1
+        run_dir = self._artifacts_dir / self.run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        name = f"a{self.attempt}-s{step}.pt" if step is not None else f"a{self.attempt}-n{self._saves}.pt"
+        final = run_dir / name
+        tmp = run_dir / f".{name}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._latest_checkpoint = final
+        size = final.stat().st_size
+        self._post({"kind": protocol.CHECKPOINT, "uri": final.as_uri(), "step": step, "size": size})
+
+    def load_checkpoint(self, *, weights_only: bool = True) -> Any | None:
+        """The newest checkpoint of this run (this attempt's, else an earlier attempt's), or None."""
+        path = self._latest_checkpoint or (
+            checkpoint_path(self._earlier_checkpoint) if self._earlier_checkpoint else None
+        )
+        if path is None:
+            return None
+        import torch
+
+        return torch.load(path, map_location=self.device, weights_only=weights_only)
+
+    # -- the runner's side ---------------------------------------------------------------------
+
+    def handle_control(self, word: str) -> None:
+        if word == protocol.CANCEL:
+            self._cancelled.set()
+        elif word == protocol.PRUNE:
+            self._prune.set()
+
+    def close(self) -> None:
+        """Stop the background sender and send whatever is still buffered. Idempotent."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._wake.set()
+        self._flusher.join()
+        self._drain()
+
+    def _post(self, message: Message) -> None:
+        with self._lock:
+            self._messages.append(message)
+        self._wake.set()
+
+    def _warn_once(self, key: str, line: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self._post({"kind": protocol.LOG, "line": line})
+
+    def _flush_loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            self._drain()
+
+    def _drain(self) -> None:
+        # Points go first: a message posted after points were logged never overtakes them.
+        with self._lock:
+            points, self._points = self._points, []
+            messages, self._messages = self._messages, []
+        for i in range(0, len(points), self._flush_points):
+            chunk = points[i : i + self._flush_points]
+            self._channel.send({"kind": protocol.METRICS, "points": [list(p) for p in chunk]})
+        for message in messages:
+            self._channel.send(message)
+
+
+def follow_control(ctx: RunContext, stream: IO[bytes], on_line: Callable[[str], None] | None = None) -> None:
+    """Apply control words read from ``stream`` until it ends. The end means the supervisor is gone,
+    which is treated like a cancel: nobody is left to record what the run does."""
+    for raw in iter(stream.readline, b""):
+        word = raw.decode(errors="replace").strip()
+        if on_line is not None:
+            on_line(word)
+        ctx.handle_control(word)
+    ctx.handle_control(protocol.CANCEL)
+
+
+def checkpoint_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "":
+        return Path(uri)
+    raise ValueError(f"this executor cannot read checkpoints at {uri!r} (only local files)")
+
+
+def _step(step: Any) -> int:
+    try:
+        if isinstance(step, bool):
+            raise TypeError
+        value = operator.index(step)
+    except TypeError:
+        raise TypeError(f"step must be an integer, not {type(step).__name__}") from None
+    if value < 0:
+        raise ValueError(f"step must be a non-negative integer, got {step!r}")
+    return value
+
+
+def _number(value: Any, what: str) -> float:
+    if type(value) is float or type(value) is int:  # the common case, checked first for speed
+        return float(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if callable(getattr(value, "item", None)):  # tensors (numel) and numpy arrays (size)
+        numel = getattr(value, "numel", None)
+        count = numel() if callable(numel) else getattr(value, "size", None)
+        if count == 1:
+            item = value.item()
+            if isinstance(item, numbers.Real):
+                return float(item)
+    raise TypeError(f"{what} must be a real number or a one-element tensor, not {type(value).__name__}")

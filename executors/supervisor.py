@@ -1,0 +1,301 @@
+"""The RunSupervisor: drives one attempt of a run in a child runner and records how it ends, exactly once.
+
+It does not care where the job came from (the embedded pool, an arq worker): it is given a claimed RunJob
+and a warm runner, pumps the runner's messages into the domain services (running, metrics, checkpoints,
+log lines), stops the child on cancel or timeout, and always finishes the attempt, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from domain.errors import DomainError
+from domain.events import RunChanged, run_topic
+from domain.metrics import MetricPoint
+from domain.ports import EventBus
+from domain.runs import RunJob, RunStatus
+from domain.services.execution import ExecutionService, Outcome
+from domain.services.metrics import MetricService
+from executors import protocol
+from executors.run_output import RunOutput
+from executors.warm_runner import RunnerFailed, WarmRunner
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_ERROR = 4000
+COALESCE_POINTS = 50_000  # within the domain's 100,000 points per call
+_END: dict[str, Any] = {"kind": "end of messages"}
+CANCEL, TIMEOUT, SUPERSEDED = "cancel", "timeout", "superseded"
+# Asked after each report whether to prune the run (the optimizer's hook); True sends 'prune'.
+PruneAdvisor = Callable[[RunJob, float, int], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class SupervisionLimits:
+    cancel_grace: float = 2.0  # after 'cancel', before SIGTERM
+    kill_grace: float = 2.0  # after SIGTERM, before SIGKILL
+    status_poll: float = 1.0  # fallback to the bus for noticing a cancel
+    drain_timeout: float = 5.0  # reading what a stopped child left in its pipes
+
+
+class RunSupervisor:
+    def __init__(
+        self,
+        execution: ExecutionService,
+        metrics: MetricService,
+        bus: EventBus,
+        job: RunJob,
+        runner: WarmRunner,
+        limits: SupervisionLimits | None = None,
+        prune_advisor: PruneAdvisor | None = None,
+    ) -> None:
+        self.execution = execution
+        self.metrics = metrics
+        self.bus = bus
+        self.job = job
+        self.runner = runner
+        self.limits = limits or SupervisionLimits()
+        self.prune_advisor = prune_advisor
+        self.output = RunOutput(execution, job.run_id, job.project_id)
+        self.result: dict[str, Any] | None = None
+        self.error: dict[str, Any] | None = None
+        self.stop_reason: str | None = None
+        self._stop = asyncio.Event()
+
+    async def run(self) -> Outcome:
+        """Supervise the attempt to its end and finish it; never raises for what the run or the child did."""
+        try:
+            outcome = await self._supervise()
+        except Exception as exc:
+            log.exception("supervising run %s attempt %s failed", self.job.run_id, self.job.attempt)
+            outcome = Outcome(
+                RunStatus.FAILED, error=f"the executor failed while supervising the run: {exc!r}"
+            )
+        finally:
+            await self.runner.stop(self.limits.kill_grace, self.limits.kill_grace)
+        await self._retrying(
+            lambda: self.execution.finish(self.job.run_id, self.job.attempt, outcome), "finish the run"
+        )
+        return outcome
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    async def _supervise(self) -> Outcome:
+        loop = asyncio.get_running_loop()
+        watcher = asyncio.create_task(self._watch_for_cancel())
+        stdout = asyncio.create_task(self.output.pump(self.runner.process.stdout, "stdout"))
+        stderr = asyncio.create_task(self.output.pump(self.runner.process.stderr, "stderr"))
+        pump = asyncio.create_task(self._pump_messages())
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            with contextlib.suppress(RunnerFailed):  # a runner that died is told apart by its exit below
+                await self.runner.send_job(job_message(self.job))
+            timeout = self.job.timeout_seconds
+            deadline = loop.time() + timeout if timeout else None
+            await asyncio.wait(
+                {pump, stopping},
+                timeout=None if deadline is None else max(0.0, deadline - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not pump.done():
+                self.request_stop(TIMEOUT)
+                await self._stop_child()
+                await asyncio.wait({pump}, timeout=self.limits.drain_timeout)
+            returncode = await self.runner.wait(self.limits.kill_grace)
+            if returncode is None:
+                returncode = await self.runner.stop(self.limits.kill_grace, self.limits.kill_grace)
+            await asyncio.wait({stdout, stderr}, timeout=self.limits.drain_timeout)
+        finally:
+            for task in (watcher, stdout, stderr, pump, stopping):
+                task.cancel()
+            await self.output.flush_dropped()
+        return self._outcome(returncode)
+
+    async def _stop_child(self) -> None:
+        """'cancel' first (the code may return by itself), then SIGTERM, then SIGKILL."""
+        what = {CANCEL: "cancel requested", TIMEOUT: f"timed out after {self.job.timeout_seconds} s"}
+        await self.output.system(f"{what.get(self.stop_reason or '', self.stop_reason)}: stopping the run")
+        with contextlib.suppress(RunnerFailed):
+            await self.runner.send_control(protocol.CANCEL)
+        if await self.runner.wait(self.limits.cancel_grace) is None:
+            self.runner.signal(signal.SIGTERM)
+            if await self.runner.wait(self.limits.kill_grace) is None:
+                self.runner.signal(signal.SIGKILL)
+                await self.runner.wait(self.limits.kill_grace)
+
+    async def _pump_messages(self) -> None:
+        """Handle messages in order. Metrics batches that queued up while the database was busy are
+        stored as one: fewer, larger transactions are how the store keeps up with a fast run."""
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=256)
+        reader = asyncio.create_task(self._read_messages(inbox))
+        held: dict[str, Any] | None = None
+        try:
+            while True:
+                message, held = held or await inbox.get(), None
+                if message is _END:
+                    return
+                if message["kind"] == protocol.METRICS:
+                    points = list(message["points"])
+                    while len(points) < COALESCE_POINTS and not inbox.empty():
+                        following = inbox.get_nowait()
+                        if following["kind"] != protocol.METRICS:
+                            held = following
+                            break
+                        points += following["points"]
+                    message = {"kind": protocol.METRICS, "points": points}
+                try:
+                    await self._handle(message)
+                except Exception:
+                    log.exception("run %s: cannot handle a %s message", self.job.run_id, message["kind"])
+        finally:
+            reader.cancel()
+
+    async def _read_messages(self, inbox: asyncio.Queue[dict[str, Any]]) -> None:
+        try:
+            async for message in self.runner.messages():
+                await inbox.put(message)
+        except Exception:  # an unreadable pipe ends the messages like an exited child does
+            log.exception("run %s: cannot read the runner's messages", self.job.run_id)
+        await inbox.put(_END)
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind, job = message["kind"], self.job
+        if kind == protocol.METRICS:
+            points = [
+                MetricPoint(str(k), int(s), float(v), datetime.fromtimestamp(float(ts), UTC))
+                for k, s, v, ts in message["points"]
+            ]
+            await self._retrying(lambda: self.metrics.record(job.run_id, points), "record metrics")
+        elif kind == protocol.STARTED:
+            device = str(message["device"])
+            run = await self._retrying(
+                lambda: self.execution.mark_running(job.run_id, job.attempt, device), "mark running"
+            )
+            if run is None:
+                self.request_stop(SUPERSEDED)
+            elif run.status is RunStatus.CANCELLING:
+                self.request_stop(CANCEL)
+        elif kind == protocol.CHECKPOINT:
+            step = message.get("step")
+            uri, size = str(message["uri"]), int(message["size"])
+            await self._retrying(
+                lambda: self.execution.add_checkpoint(job.run_id, job.attempt, step, uri, size),
+                "record a checkpoint",
+            )
+        elif kind == protocol.REPORT:
+            if self.prune_advisor and await self.prune_advisor(job, float(message["value"]), message["step"]):
+                with contextlib.suppress(RunnerFailed):
+                    await self.runner.send_control(protocol.PRUNE)
+        elif kind == protocol.LOG:
+            await self.output.system(str(message["line"]))
+        elif kind == protocol.RESULT:
+            self.result = message.get("summary") or {}
+        elif kind == protocol.ERROR:
+            self.error = message
+
+    async def _watch_for_cancel(self) -> None:
+        """The bus tells at once; polling the status covers what the bus missed (or a lost subscription)."""
+        poll = asyncio.create_task(self._poll_status())
+        try:
+            async with self.bus.subscribe([run_topic(self.job.run_id)]) as events:
+                async for event in events:
+                    if isinstance(event, RunChanged) and event.run.id == self.job.run_id:
+                        self._notice(event.run.status, event.run.attempt)
+        except Exception:
+            log.warning("run %s: lost its event subscription; polling only", self.job.run_id, exc_info=True)
+        await poll
+
+    async def _poll_status(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._notice(await self.execution.status(self.job.run_id), self.job.attempt)
+            except Exception:
+                log.warning("run %s: cannot read its status", self.job.run_id, exc_info=True)
+            await asyncio.sleep(self.limits.status_poll)
+
+    def _notice(self, status: RunStatus | None, attempt: int) -> None:
+        if status is RunStatus.CANCELLING:
+            self.request_stop(CANCEL)
+        elif status is None or status.terminal or status is RunStatus.QUEUED or attempt != self.job.attempt:
+            self.request_stop(SUPERSEDED)  # someone else ended or re-queued this attempt
+
+    def _outcome(self, returncode: int | None) -> Outcome:
+        if self.stop_reason == CANCEL:
+            return Outcome(RunStatus.CANCELLED, summary=self.result)
+        if self.stop_reason == TIMEOUT:
+            return Outcome(RunStatus.FAILED, error=f"timed out after {self.job.timeout_seconds} s")
+        if self.stop_reason == SUPERSEDED:
+            return Outcome(RunStatus.FAILED, error="this attempt was superseded")  # finish ignores it
+        if self.result is not None:
+            return Outcome(RunStatus.SUCCEEDED, summary=self.result)
+        if self.error is not None:
+            return Outcome(RunStatus.FAILED, error=self._error_text(self.error))
+        return Outcome(RunStatus.FAILED, error=self._death_text(returncode))
+
+    def _error_text(self, error: dict[str, Any]) -> str:
+        first = f"{error.get('type')}: {error.get('message')}"
+        if error.get("phase") == protocol.PHASE_IMPORT:
+            return f"cannot import entrypoint {self.job.entrypoint!r}: {first}"
+        return f"{first}\n{tail(str(error.get('traceback') or ''), MAX_ERROR - len(first) - 1)}"
+
+    def _death_text(self, returncode: int | None) -> str:
+        if returncode is None:
+            how = "could not be reaped"
+        elif returncode < 0:
+            name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else -returncode
+            how = f"was killed by {name}" + (" (out of memory?)" if returncode == -signal.SIGKILL else "")
+        else:
+            how = f"exited with code {returncode}"
+        stderr = self.output.stderr_tail()
+        text = f"the run's process {how} without a result"
+        return text + (f"; last stderr:\n{tail(stderr, MAX_ERROR - len(text))}" if stderr else "")
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], what: str, attempts: int = 8) -> T | None:
+        """Retry a write the database refused for a moment; a domain refusal is final and reported."""
+        delay = 0.1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await call()
+            except DomainError as exc:
+                log.warning("run %s: cannot %s: %s", self.job.run_id, what, exc.message)
+                await self.output.system(f"cannot {what}: {exc.message}")
+                return None
+            except Exception:
+                if attempt == attempts:
+                    log.exception("run %s: gave up trying to %s", self.job.run_id, what)
+                    return None
+                log.warning("run %s: cannot %s yet; retrying", self.job.run_id, what, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        return None
+
+
+def job_message(job: RunJob) -> dict[str, Any]:
+    return {
+        "run_id": job.run_id,
+        "project_id": job.project_id,
+        "attempt": job.attempt,
+        "entrypoint": job.entrypoint,
+        "params": job.params,
+        "checkpoint_uri": job.checkpoint_uri,
+    }
+
+
+def tail(text: str, limit: int) -> str:
+    """The end of ``text`` within ``limit`` characters, cut at a line start."""
+    if len(text) <= limit:
+        return text
+    cut = text[len(text) - limit + 4 :]
+    newline = cut.find("\n")
+    return "...\n" + (cut[newline + 1 :] if 0 <= newline < len(cut) - 1 else cut)

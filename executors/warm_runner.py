@@ -1,0 +1,167 @@
+"""The parent's handle on one child runner: start it warm, hand it a job, talk to it, stop it for sure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from executors import protocol
+
+log = logging.getLogger(__name__)
+
+# One metrics message holds up to 5,000 points of ~60 bytes; leave room for large summaries too.
+MESSAGE_LIMIT = 32 * 1024 * 1024
+
+
+class RunnerFailed(Exception):
+    """The runner died or never became ready."""
+
+
+class WarmRunner:
+    """A ``python -m executors.runner`` process in its own session, so stopping it stops what it spawned."""
+
+    def __init__(self, process: asyncio.subprocess.Process, messages: asyncio.StreamReader) -> None:
+        self.process = process
+        self._messages = messages
+
+    @classmethod
+    async def start(
+        cls,
+        artifacts_dir: Path,
+        *,
+        python: str = sys.executable,
+        threads: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> WarmRunner:
+        read_fd, write_fd = os.pipe()
+        command = [python, "-m", "executors.runner", "--message-fd", str(write_fd)]
+        command += ["--artifacts-dir", str(artifacts_dir)]
+        if threads:
+            command += ["--threads", str(threads)]
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,),
+                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)  # the child holds the only write end: its exit is our EOF
+        reader = asyncio.StreamReader(limit=MESSAGE_LIMIT)
+        loop = asyncio.get_running_loop()
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        return cls(process, reader)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def ready(self, within: float = 120.0) -> dict[str, Any]:
+        """Wait for the ``ready`` message: torch is imported and the device chosen."""
+        try:
+            message = await asyncio.wait_for(self.next_message(), within)
+        except TimeoutError:
+            await self.stop()
+            raise RunnerFailed(f"the runner did not become ready within {within:.0f} s") from None
+        if message is None or message.get("kind") != protocol.READY:
+            await self.stop()
+            stderr = await self._stderr_tail()
+            raise RunnerFailed(f"the runner exited before it was ready (exit {self.returncode}): {stderr}")
+        return message
+
+    async def next_message(self) -> dict[str, Any] | None:
+        """The next message, or None once the child closed the pipe. A garbled line is skipped."""
+        while True:
+            line = await self._messages.readline()
+            if not line:
+                return None
+            try:
+                return protocol.decode(line)
+            except ValueError:
+                log.warning("runner %s sent a line that is not a message: %.200r", self.pid, line)
+
+    async def messages(self) -> AsyncIterator[dict[str, Any]]:
+        while (message := await self.next_message()) is not None:
+            yield message
+
+    async def send_job(self, job: Mapping[str, Any]) -> None:
+        await self._write(json.dumps(job, separators=(",", ":")).encode() + b"\n")
+
+    async def send_control(self, word: str) -> None:
+        if word not in protocol.CONTROL_WORDS:
+            raise ValueError(f"unknown control word {word!r}")
+        await self._write(word.encode() + b"\n")
+
+    async def _write(self, data: bytes) -> None:
+        stdin = self.process.stdin
+        if stdin is None or stdin.is_closing():
+            raise RunnerFailed("the runner's stdin is closed")
+        try:
+            stdin.write(data)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise RunnerFailed(f"the runner is gone: {exc}") from exc
+
+    def signal(self, signum: int) -> None:
+        """Signal the runner's whole process group (data loader workers and the like go with it)."""
+        if self.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
+    async def wait(self, within: float | None) -> int | None:
+        """The exit status, or None if it still runs after ``within`` seconds."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.process.wait()), within)
+        except TimeoutError:
+            return None
+
+    async def stop(self, term_grace: float = 2.0, kill_grace: float = 5.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``term_grace``; returns the exit status (None: not reaped in time)."""
+        if self.process.returncode is None:
+            self.signal(signal.SIGTERM)
+            if await self.wait(term_grace) is None:
+                self.signal(signal.SIGKILL)
+                await self.wait(kill_grace)
+        # The group may hold children that outlived the runner itself.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.returncode
+
+    async def close_idle(self, grace: float = 2.0) -> None:
+        """Stop a runner that never got a job: closing stdin lets it exit on its own."""
+        stdin = self.process.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+        if await self.wait(grace) is None:
+            await self.stop()
+
+    async def _stderr_tail(self, limit: int = 2000) -> str:
+        stream = self.process.stderr
+        if stream is None:
+            return ""
+        try:
+            data = await asyncio.wait_for(stream.read(), 2.0)
+        except TimeoutError:
+            return ""
+        return data.decode(errors="replace")[-limit:].strip()

@@ -1,0 +1,270 @@
+"""The RunContext SDK on in-memory streams: batching, flushing, value checks, checkpoints, control."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from executors import protocol
+from executors.sdk import MessageChannel, RunContext, checkpoint_path, follow_control
+
+
+class Sink(io.RawIOBase):
+    """The supervisor's end of the message pipe, in memory."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        with self.lock:
+            self.data += bytes(b)
+        return len(b)
+
+    def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            lines = bytes(self.data).splitlines()
+        found = [json.loads(line) for line in lines]
+        return [m for m in found if kind is None or m["kind"] == kind]
+
+    def points(self) -> list[list[Any]]:
+        return [p for m in self.messages(protocol.METRICS) for p in m["points"]]
+
+
+@pytest.fixture
+def sink() -> Sink:
+    return Sink()
+
+
+@pytest.fixture
+def make_ctx(sink: Sink, tmp_path: Path) -> Iterator[Callable[..., RunContext]]:
+    made: list[RunContext] = []
+
+    def make(**overrides: Any) -> RunContext:
+        options: dict[str, Any] = {
+            "run_id": "run-1",
+            "attempt": 1,
+            "params": {"lr": 0.1},
+            "device": torch.device("cpu"),
+            "artifacts_dir": tmp_path / "artifacts",
+            "channel": MessageChannel(sink),
+            "flush_interval": 60.0,  # only explicit triggers flush, unless a test says otherwise
+        }
+        ctx = RunContext(**{**options, **overrides})
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+def eventually(condition: Callable[[], bool], within: float = 3.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
+
+
+def test_log_is_buffered_and_everything_is_sent_on_close_in_order(make_ctx, sink: Sink) -> None:
+    ctx = make_ctx()
+    for step in range(3):
+        ctx.log({"loss": 1.0 / (step + 1), "acc": step}, step=step)
+    ctx.report(0.5, step=2)
+    assert sink.messages() == []  # nothing waits on the supervisor while training
+    ctx.close()
+    kinds = [m["kind"] for m in sink.messages()]
+    assert kinds == [protocol.METRICS, protocol.REPORT]
+    assert [(k, s, v) for k, s, v, _ in sink.points()] == [
+        ("loss", 0, 1.0),
+        ("acc", 0, 0.0),
+        ("loss", 1, 0.5),
+        ("acc", 1, 1.0),
+        ("loss", 2, 1 / 3),
+        ("acc", 2, 2.0),
+    ]
+    assert sink.messages(protocol.REPORT) == [{"kind": "report", "value": 0.5, "step": 2}]
+
+
+def test_a_full_buffer_is_sent_without_waiting_for_the_interval(make_ctx, sink: Sink) -> None:
+    ctx = make_ctx(flush_points=10)
+    for step in range(25):
+        ctx.log({"x": step}, step=step)
+    eventually(lambda: len(sink.points()) >= 20)
+    assert all(len(m["points"]) <= 10 for m in sink.messages(protocol.METRICS))
+    ctx.close()
+    assert [s for _, s, _, _ in sink.points()] == list(range(25))
+
+
+def test_points_are_sent_every_interval(make_ctx, sink: Sink) -> None:
+    ctx = make_ctx(flush_interval=0.02)
+    ctx.log({"x": 1.0}, step=0)
+    eventually(lambda: len(sink.points()) == 1, within=2.0)
+
+
+def test_non_finite_values_are_dropped_with_one_warning_per_key(make_ctx, sink: Sink) -> None:
+    ctx = make_ctx()
+    ctx.log({"loss": math.nan, "acc": 1.0}, step=0)
+    ctx.log({"loss": math.inf}, step=1)
+    ctx.log({"loss": 2.0, "grad": -math.inf}, step=2)
+    ctx.close()
+    assert [(k, s) for k, s, _, _ in sink.points()] == [("acc", 0), ("loss", 2)]
+    warnings = [m["line"] for m in sink.messages(protocol.LOG)]
+    assert len(warnings) == 2
+    assert "'loss' at step 0" in warnings[0] and "'grad' at step 2" in warnings[1]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "step", "error", "text"),
+    [
+        ({"ok": 1.0, "lr": "0.1"}, 0, TypeError, "'lr' at step 0 must be a real number"),
+        ({"ok": 1.0, "lr": None}, 0, TypeError, "not NoneType"),
+        ({"v": torch.ones(3)}, 0, TypeError, "one-element tensor"),
+        ({"v": 1 + 2j}, 0, TypeError, "not complex"),
+        ({"": 1.0}, 0, TypeError, "non-empty strings"),
+        ({"v": 1.0}, 1.5, TypeError, "step must be an integer"),
+        ({"v": 1.0}, -1, ValueError, "non-negative"),
+        ([("v", 1.0)], 0, TypeError, "mapping"),
+    ],
+)
+def test_bad_values_raise_at_the_call_and_nothing_of_that_call_is_kept(
+    make_ctx, sink: Sink, metrics: Any, step: Any, error: type[Exception], text: str
+) -> None:
+    ctx = make_ctx()
+    with pytest.raises(error, match=text):
+        ctx.log(metrics, step=step)
+    ctx.close()
+    assert sink.points() == []
+
+
+def test_tensors_and_numpy_numbers_are_accepted(make_ctx, sink: Sink) -> None:
+    ctx = make_ctx()
+    ctx.log(
+        {"t": torch.tensor(0.25), "t1": torch.tensor([0.5]), "n": np.float32(2.0), "i": np.int64(3)}, step=1
+    )
+    ctx.log({"a": np.array(4.0)}, step=np.int64(2))
+    ctx.close()
+    assert [(k, s, v) for k, s, v, _ in sink.points()] == [
+        ("t", 1, 0.25),
+        ("t1", 1, 0.5),
+        ("n", 1, 2.0),
+        ("i", 1, 3.0),
+        ("a", 2, 4.0),
+    ]
+
+
+def test_checkpoints_are_saved_atomically_reported_and_loaded(make_ctx, sink: Sink, tmp_path: Path) -> None:
+    ctx = make_ctx()
+    assert ctx.load_checkpoint() is None
+    ctx.save_checkpoint({"w": torch.arange(3.0), "step": 3}, step=3)
+    ctx.close()
+    path = tmp_path / "artifacts" / "run-1" / "a1-s3.pt"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a1-s3.pt"]  # no temporary file left
+    [message] = sink.messages(protocol.CHECKPOINT)
+    assert message == {"kind": "checkpoint", "uri": path.as_uri(), "step": 3, "size": path.stat().st_size}
+    assert torch.equal(ctx.load_checkpoint()["w"], torch.arange(3.0))
+
+    later = make_ctx(attempt=2, checkpoint_uri=message["uri"])
+    assert later.load_checkpoint()["step"] == 3  # an earlier attempt's checkpoint, given at claim
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_whole(make_ctx, sink: Sink, tmp_path: Path) -> None:
+    ctx = make_ctx()
+    ctx.save_checkpoint({"step": 1}, step=1)
+    with pytest.raises(Exception):  # noqa: B017 - whatever pickling raises for a local function
+        ctx.save_checkpoint({"step": 2, "bad": lambda: None}, step=2)
+    ctx.close()
+    run_dir = tmp_path / "artifacts" / "run-1"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["a1-s1.pt"]
+    assert ctx.load_checkpoint() == {"step": 1}
+    assert len(sink.messages(protocol.CHECKPOINT)) == 1
+
+
+def test_checkpoint_without_step_gets_a_numbered_name(make_ctx, sink: Sink, tmp_path: Path) -> None:
+    ctx = make_ctx(attempt=2)
+    ctx.save_checkpoint({"a": 1})
+    ctx.save_checkpoint({"a": 2})
+    ctx.close()
+    assert [checkpoint_path(m["uri"]).name for m in sink.messages(protocol.CHECKPOINT)] == [
+        "a2-n1.pt",
+        "a2-n2.pt",
+    ]
+    assert [m["step"] for m in sink.messages(protocol.CHECKPOINT)] == [None, None]
+    assert ctx.load_checkpoint() == {"a": 2}
+
+
+def test_control_words_set_the_prune_and_cancel_flags(make_ctx) -> None:
+    ctx = make_ctx()
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as stream, os.fdopen(write_fd, "wb", buffering=0) as control:
+        listener = threading.Thread(target=follow_control, args=(ctx, stream), daemon=True)
+        listener.start()
+        control.write(b"prune\n")
+        eventually(ctx.should_prune)
+        assert not ctx.cancelled
+        control.write(b"cancel\n")
+        eventually(lambda: ctx.cancelled)
+    listener.join(2)
+
+
+def test_the_end_of_the_control_stream_means_cancel(make_ctx) -> None:
+    ctx = make_ctx()
+    follow_control(ctx, io.BytesIO(b"unknown\n"))
+    assert ctx.cancelled and not ctx.should_prune()
+
+
+def test_report_drops_non_finite_values(make_ctx, sink: Sink) -> None:
+    ctx = make_ctx()
+    ctx.report(math.nan, step=1)
+    ctx.report(0.25, step=2)
+    ctx.close()
+    assert sink.messages(protocol.REPORT) == [{"kind": "report", "value": 0.25, "step": 2}]
+    assert len(sink.messages(protocol.LOG)) == 1
+
+
+def test_a_vanished_supervisor_does_not_break_training(tmp_path: Path) -> None:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    channel = MessageChannel(os.fdopen(write_fd, "wb"))
+    ctx = RunContext(run_id="r", attempt=1, params={}, device="cpu", artifacts_dir=tmp_path, channel=channel)
+    ctx.log({"x": 1.0}, step=0)
+    ctx.close()
+    assert channel.broken
+
+
+def test_summaries_are_made_json_safe() -> None:
+    summary = {
+        "t": torch.tensor(1.5),
+        "v": torch.tensor([1, 2]),
+        "n": np.float64(0.25),
+        "nan": math.nan,
+        "nested": {1: (np.int32(2), {"s"})},
+        "obj": object(),
+    }
+    safe = protocol.json_safe(summary)
+    json.dumps(safe, allow_nan=False)
+    assert safe["t"] == 1.5 and safe["v"] == [1, 2] and safe["n"] == 0.25 and safe["nan"] == "nan"
+    assert safe["nested"] == {"1": [2, ["s"]]}
+    assert safe["obj"].startswith("<object object")
+
+
+def test_importing_the_sdk_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, executors.sdk; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

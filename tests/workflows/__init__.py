@@ -1,0 +1,1 @@
+"""Training functions for executor tests: each exercises one way a run can behave."""
