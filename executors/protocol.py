@@ -1,7 +1,7 @@
 """The wire between a run supervisor and its child runner: JSON lines, and making values JSON-safe.
 
 Child → parent, one JSON object a line on a dedicated pipe (never stdout, which belongs to the user):
-``ready``, ``started {device}``, ``metrics {points: [[key, step, value, ts], ...]}``,
+``ready``, ``started {device}``, ``metrics {segments: [...]}`` (see ``metrics_message``),
 ``report {value, step}``, ``checkpoint {uri, step, size}``, ``log {line}``, ``result {summary}``,
 ``error {type, message, traceback, phase}``.
 Parent → child on stdin: first the job (one JSON line), then control words (``cancel``, ``prune``).
@@ -9,10 +9,15 @@ Parent → child on stdin: first the job (one JSON line), then control words (``
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+from array import array
 from collections.abc import Mapping
+from itertools import groupby
 from typing import Any
+
+Row = tuple[tuple[str, ...], int, float, list[float]]  # (keys, step, unix time, values)
 
 READY = "ready"
 STARTED = "started"
@@ -40,8 +45,57 @@ def encode(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode() + b"\n"
 
 
+def metrics_message(rows: list[Row]) -> dict[str, Any]:
+    """Rows of logged metrics in a compact columnar form: consecutive rows with the same keys form one
+    segment whose steps, times and values travel as packed arrays. Packing is C work (``array``), so the
+    training process spends ~1 µs a row instead of JSON-encoding every float; JSON keeps the envelope,
+    and nothing executable (no pickle) crosses from training code to its supervisor."""
+    segments = []
+    for keys, group in groupby(rows, key=lambda row: row[0]):
+        steps, times, values = array("q"), array("d"), array("d")
+        for _, step, at, row_values in group:
+            steps.append(step)
+            times.append(at)
+            values.extend(row_values)
+        segments.append(
+            {"keys": list(keys), "steps": _pack(steps), "times": _pack(times), "values": _pack(values)}
+        )
+    return {"kind": METRICS, "segments": segments}
+
+
+def metric_points(message: Mapping[str, Any]) -> list[list[Any]]:
+    """The [key, step, value, ts] points of a metrics message."""
+    points: list[list[Any]] = []
+    for segment in message["segments"]:
+        keys = segment["keys"]
+        steps, times, values = (
+            _unpack("q", segment["steps"]),
+            _unpack("d", segment["times"]),
+            _unpack("d", segment["values"]),
+        )
+        width = len(keys)
+        if len(steps) != len(times) or len(values) != width * len(steps):
+            raise ValueError("malformed metrics segment")
+        for i, (step, at) in enumerate(zip(steps, times, strict=True)):
+            row = values[i * width : (i + 1) * width]
+            points.extend([key, step, value, at] for key, value in zip(keys, row, strict=True))
+    return points
+
+
+def _pack(values: array[Any]) -> str:
+    return base64.b64encode(values.tobytes()).decode()
+
+
+def _unpack(typecode: str, data: str) -> array[Any]:
+    values = array(typecode)
+    values.frombytes(base64.b64decode(data))
+    return values
+
+
 def decode(line: bytes | str) -> dict[str, Any]:
     message = json.loads(line)
+    if isinstance(message, dict) and message.get("kind") == METRICS and "segments" in message:
+        message = {"kind": METRICS, "points": metric_points(message)}
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
         raise ValueError(f"not a runner message: {str(line)[:200]!r}")
     return message

@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlparse
 from executors import protocol
 
 Message = dict[str, Any]
+_FLOATS = {float}
 
 
 class MessageChannel:
@@ -80,7 +81,10 @@ class RunContext:
         self._flush_interval = flush_interval
         self._flush_points = flush_points
         self._lock = threading.Lock()
-        self._points: list[tuple[str, int, float, float]] = []
+        # Rows as logged: (keys, step, time, values). Cheap to append; encoded by the sender thread.
+        self._rows: list[protocol.Row] = []
+        self._pending = 0
+        self._checked_keys: set[tuple[Any, ...]] = set()
         self._messages: list[Message] = []
         self._warned: set[str] = set()
         self._cancelled = threading.Event()
@@ -94,31 +98,52 @@ class RunContext:
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
         """Record metric values at a step. Returns at once; values are sent in the background."""
-        step = _step(step)
-        if not isinstance(metrics, Mapping):
+        step = step if type(step) is int and step >= 0 else _step(step)
+        if type(metrics) is not dict and not isinstance(metrics, Mapping):
             raise TypeError(
                 f"ctx.log takes a mapping of metric names to numbers, not {type(metrics).__name__}"
             )
-        now = time.time()
-        points = []
-        for key, value in metrics.items():
+        keys = tuple(metrics)
+        if keys not in self._checked_keys:
+            self._check_keys(keys)
+        values = list(metrics.values())
+        # The common row, all Python floats, is checked at C speed: a sum is finite only if every value is.
+        if set(map(type, values)) != _FLOATS:
+            values = [_number(v, f"the value of {k!r} at step {step}") for k, v in metrics.items()]
+        try:
+            total = math.fsum(values)
+        except (ValueError, OverflowError):  # inf - inf, or finite values too large to add up
+            total = math.nan
+        if not math.isfinite(total):  # rare: find and drop the non-finite values
+            keys, values = self._finite_only(keys, values, step)
+        row = (keys, step, time.time(), values)
+        with self._lock:
+            self._rows.append(row)
+            self._pending += len(values)
+            full = self._pending >= self._flush_points
+        if full:
+            self._wake.set()
+
+    def _check_keys(self, keys: tuple[Any, ...]) -> None:
+        for key in keys:
             if not isinstance(key, str) or not key:
                 raise TypeError(f"ctx.log: metric names must be non-empty strings, got {key!r}")
-            number = _number(value, f"the value of {key!r} at step {step}")
-            if math.isfinite(number):
-                points.append((key, step, number, now))
-            else:
+        if len(self._checked_keys) < 1000:
+            self._checked_keys.add(keys)
+
+    def _finite_only(
+        self, keys: tuple[str, ...], values: list[float], step: int
+    ) -> tuple[tuple[str, ...], list[float]]:
+        kept = [(k, v) for k, v in zip(keys, values, strict=True) if math.isfinite(v)]
+        for key, value in zip(keys, values, strict=True):
+            if not math.isfinite(value):
                 self._warn_once(
                     key,
-                    f"ctx.log: dropped {number} for {key!r} at step {step}; "
+                    f"ctx.log: dropped {value} for {key!r} at step {step}; "
                     f"non-finite values cannot be stored (further ones of {key!r} are "
                     "dropped silently)",
                 )
-        with self._lock:
-            self._points.extend(points)
-            full = len(self._points) >= self._flush_points
-        if full:
-            self._wake.set()
+        return tuple(k for k, _ in kept), [v for _, v in kept]
 
     def report(self, value: Any, step: int) -> None:
         """The objective so far, for an optimization that may prune this run (see ``should_prune``)."""
@@ -211,11 +236,18 @@ class RunContext:
     def _drain(self) -> None:
         # Points go first: a message posted after points were logged never overtakes them.
         with self._lock:
-            points, self._points = self._points, []
+            rows, self._rows, self._pending = self._rows, [], 0
             messages, self._messages = self._messages, []
-        for i in range(0, len(points), self._flush_points):
-            chunk = points[i : i + self._flush_points]
-            self._channel.send({"kind": protocol.METRICS, "points": [list(p) for p in chunk]})
+        chunk: list[protocol.Row] = []
+        size = 0
+        for row in rows:
+            if chunk and size + len(row[3]) > self._flush_points:
+                self._channel.send(protocol.metrics_message(chunk))
+                chunk, size = [], 0
+            chunk.append(row)
+            size += len(row[3])
+        if chunk:
+            self._channel.send(protocol.metrics_message(chunk))
         for message in messages:
             self._channel.send(message)
 

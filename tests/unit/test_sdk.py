@@ -38,7 +38,7 @@ class Sink(io.RawIOBase):
     def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
             lines = bytes(self.data).splitlines()
-        found = [json.loads(line) for line in lines]
+        found = [protocol.decode(line) for line in lines]
         return [m for m in found if kind is None or m["kind"] == kind]
 
     def points(self) -> list[list[Any]]:
@@ -268,3 +268,26 @@ def test_importing_the_sdk_does_not_import_torch() -> None:
 
     code = "import sys, executors.sdk; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_metrics_travel_in_packed_segments_and_decode_to_points() -> None:
+    rows: list[protocol.Row] = [
+        (("loss", "acc"), 1, 10.0, [0.5, 0.25]),
+        (("loss", "acc"), 2, 11.0, [0.4, 0.5]),
+        (("loss",), 3, 12.0, [0.3]),
+    ]
+    message = protocol.metrics_message(rows)
+    assert len(message["segments"]) == 2  # consecutive rows with the same keys share a segment
+    decoded = protocol.decode(protocol.encode(message))
+    assert decoded["points"] == [
+        ["loss", 1, 0.5, 10.0], ["acc", 1, 0.25, 10.0],
+        ["loss", 2, 0.4, 11.0], ["acc", 2, 0.5, 11.0],
+        ["loss", 3, 0.3, 12.0],
+    ]  # fmt: skip
+
+
+def test_a_malformed_metrics_segment_is_refused() -> None:
+    message = protocol.metrics_message([(("loss", "acc"), 1, 10.0, [0.5, 0.25])])
+    message["segments"][0]["keys"] = ["loss"]
+    with pytest.raises(ValueError):
+        protocol.decode(protocol.encode(message))
