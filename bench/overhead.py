@@ -3,7 +3,7 @@
 Target (DESIGN §10): ≤ 2 % slower. The RunContext is the real SDK writing to a real pipe that another
 process drains, as the supervisor would. Bare and logged loops alternate, and the medians are compared.
 
-    python bench/overhead.py [--steps 3000] [--repeats 5]
+    python -m bench.overhead [--steps 3000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -52,8 +52,12 @@ def logged(steps: int, artifacts: Path) -> float:
     drain = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     assert drain.stdin is not None
     ctx = RunContext(
-        run_id="bench", attempt=1, params={}, device=torch.device("cpu"),
-        artifacts_dir=artifacts, channel=MessageChannel(drain.stdin),
+        run_id="bench",
+        attempt=1,
+        params={},
+        device=torch.device("cpu"),
+        artifacts_dir=artifacts,
+        channel=MessageChannel(drain.stdin),
     )
     try:
         return train(steps, ctx)
@@ -81,8 +85,19 @@ def main() -> None:
     print(f"{'bare':<22}{b:>10.3f}{args.steps / b:>10.0f}")
     print(f"{'ctx.log 10 keys/step':<22}{w:>10.3f}{args.steps / w:>10.0f}")
     print(f"overhead: {overhead:+.2f} % (target ≤ 2 %)")
-    print(json.dumps({"bench": "overhead", "steps": args.steps, "repeats": args.repeats, "bare_s": round(b, 4),
-                      "logged_s": round(w, 4), "overhead_pct": round(overhead, 2), "target_pct": 2.0}))
+    print(
+        json.dumps(
+            {
+                "bench": "overhead",
+                "steps": args.steps,
+                "repeats": args.repeats,
+                "bare_s": round(b, 4),
+                "logged_s": round(w, 4),
+                "overhead_pct": round(overhead, 2),
+                "target_pct": 2.0,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

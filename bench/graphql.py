@@ -1,0 +1,122 @@
+"""Dashboard query: a page of runs with their workflow and latest metrics — SQL round trips and latency.
+
+Targets (DESIGN §10): round trips independent of page size (≤ 4), p50 ≤ 30 ms for 50 runs. The app is
+the real ASGI app over a fresh PostgreSQL database (and Redis when PTW_BENCH_WITH_REDIS=1), driven
+in-process through httpx's ASGI transport, so the figure is the server's time without network.
+
+    python -m bench.graphql [--runs 50] [--keys 10] [--steps 100] [--iterations 100]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    # Run as `python bench/graphql.py`: this file's name must not shadow the graphql library.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse
+import asyncio
+import os
+import time
+from datetime import UTC, datetime
+
+import httpx
+
+from api.app import create_app
+from bench.common import REDIS, fresh_postgres, report, summary_ms
+from domain.metrics import MetricPoint
+from domain.services.workflows import WorkflowSpec
+from domain.tenancy import Role
+from infra.bootstrap import bootstrap
+from infra.settings import Settings
+
+PAGE = """query($first: Int!) {
+  runs(first: $first) { edges { node { id status params createdAt
+    workflow { name } latestMetrics { key step value } } } pageInfo { hasNextPage endCursor } }
+}"""
+
+
+async def seed(services, runs: int, keys: int, steps: int) -> str:  # type: ignore[no-untyped-def]
+    issued = await services.access.bootstrap_key("bench", Role.ADMIN)
+    actor = await services.access.authenticate(issued.secret)
+    workflow = await services.workflows.register(actor, None, WorkflowSpec("bench", "bench.fake:train"))
+    now = datetime.now(UTC)
+    for _ in range(runs):
+        run = await services.runs.start_run(actor, workflow.id, params={"lr": 0.1})
+        points = [MetricPoint(f"k{k}", s, float(s), now) for s in range(steps) for k in range(keys)]
+        await services.metrics.record(run.id, points)
+    return issued.secret
+
+
+async def measure(args: argparse.Namespace) -> None:
+    async with fresh_postgres() as url:
+        with_redis = os.environ.get("PTW_BENCH_WITH_REDIS") == "1"
+        settings = Settings(
+            database_url=url,
+            redis_url=REDIS if with_redis else None,
+            executors=0,
+            redis_prefix=f"bench{int(time.time())}",
+        )
+        services = await bootstrap(settings)
+        try:
+            key = await seed(services, args.runs, args.keys, args.steps)
+            app = create_app(services)
+            headers = {"Authorization": f"Bearer {key}"}
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench"
+            ) as http:
+                statements = {}
+                for first in (10, 25, args.runs):
+                    await http.post(
+                        "/graphql", json={"query": PAGE, "variables": {"first": first}}, headers=headers
+                    )
+                    before = services.database.statements
+                    body = (
+                        await http.post(
+                            "/graphql", json={"query": PAGE, "variables": {"first": first}}, headers=headers
+                        )
+                    ).json()
+                    assert "errors" not in body, body
+                    statements[first] = services.database.statements - before
+                samples = []
+                for _ in range(args.iterations):
+                    started = time.perf_counter()
+                    await http.post(
+                        "/graphql", json={"query": PAGE, "variables": {"first": args.runs}}, headers=headers
+                    )
+                    samples.append(time.perf_counter() - started)
+        finally:
+            await services.aclose()
+    latency = summary_ms(samples)
+    report(
+        "graphql",
+        [
+            ("page size → SQL statements", ", ".join(f"{k}: {v}" for k, v in statements.items())),
+            (
+                f"latency, {args.runs} runs (p50/p90/p99)",
+                f"{latency['p50_ms']} / {latency['p90_ms']} / {latency['p99_ms']} ms (target p50 ≤ 30 ms)",
+            ),
+        ],
+        {
+            "statements_by_page_size": statements,
+            "redis": with_redis,
+            **latency,
+            "target_p50_ms": 30,
+            "target_statements": 4,
+        },
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--keys", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--iterations", type=int, default=100)
+    asyncio.run(measure(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
