@@ -1,0 +1,1 @@
+"""The web UI: a dashboard at ``/`` and GraphiQL's page, served from files inside this package."""

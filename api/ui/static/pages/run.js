@@ -1,0 +1,247 @@
+// One run: live charts of its metrics, its events and output, its checkpoints, and a cancel button.
+import { query, subscribe } from "../api.js";
+import { MetricChart, PALETTE } from "../chart.js";
+import {
+  ACTIVE,
+  bytes,
+  clock,
+  duration,
+  emptyState,
+  errorBox,
+  facts,
+  h,
+  keyValues,
+  replace,
+  shortId,
+  statusBadge,
+} from "../dom.js";
+
+const RUN = `query Run($id: ID!) {
+  run(id: $id) {
+    id status params attempt device executor createdAt startedAt finishedAt error summary metricKeys
+    workflow { id name }
+    project { id name }
+    optimizationResult { id }
+    checkpoints { id attempt step uri sizeBytes createdAt }
+  }
+}`;
+const CANCEL = `mutation Cancel($id: ID!) { cancelRun(id: $id) { id status } }`;
+const METRICS = `subscription Metrics($runId: ID!, $after: String) {
+  runMetrics(runId: $runId, after: $after) { cursor points { key step value } }
+}`;
+const EVENTS = `subscription Events($runId: ID!) {
+  runEvents(runId: $runId) {
+    kind status message stream at
+    run { id status attempt device executor startedAt finishedAt error summary }
+  }
+}`;
+const HISTORY_POINTS = 1000;
+const MAX_LOG_LINES = 400;
+
+/** One query for the downsampled history of every key (aliases m0, m1, …). */
+function historyQuery(keys) {
+  const variables = keys.map((_, i) => `$k${i}: String!`).join(", ");
+  const fields = keys
+    .map((_, i) => `m${i}: metrics(key: $k${i}, maxPoints: ${HISTORY_POINTS}) { key total points { step value } }`)
+    .join("\n");
+  return `query History($id: ID!, ${variables}) { run(id: $id) { ${fields} } }`;
+}
+
+export function render(main, { params: [runId] }) {
+  let run = null;
+  const charts = new Map();
+  const stops = [];
+  const head = h("div", { class: "page-head" });
+  const overview = h("div", { class: "card" });
+  const chartGrid = h("div", { class: "charts" }, h("p", { class: "loading" }, "Loading metrics…"));
+  const log = h("ol", { class: "log" });
+  const checkpoints = h("div", { class: "card flush" });
+  replace(
+    main,
+    h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "Runs"), " / ", shortId(runId)),
+    head,
+    overview,
+    h("h2", {}, "Metrics"),
+    chartGrid,
+    h(
+      "div",
+      { class: "columns" },
+      h("section", {}, h("h2", {}, "Events"), h("div", { class: "card flush" }, log)),
+      h("section", {}, h("h2", {}, "Checkpoints"), checkpoints),
+    ),
+  );
+
+  const chartOf = (key) => {
+    if (!charts.has(key)) {
+      const chart = new MetricChart(key, PALETTE[charts.size % PALETTE.length]);
+      charts.set(key, chart);
+      if (charts.size === 1) chartGrid.replaceChildren();
+      chartGrid.append(chart.element);
+    }
+    return charts.get(key);
+  };
+
+  let cancelling = false;
+  const cancel = async () => {
+    cancelling = true;
+    update({});
+    try {
+      const data = await query(CANCEL, { id: runId });
+      update({ status: data.cancelRun.status });
+    } catch (error) {
+      overview.prepend(errorBox(error));
+    } finally {
+      cancelling = false;
+      update({});
+    }
+  };
+  const elapsed = h("span");
+
+  const update = (changes) => {
+    run = { ...run, ...changes };
+    const cancellable = ACTIVE.has(run.status) && run.status !== "CANCELLING";
+    elapsed.textContent = duration(run.startedAt, run.finishedAt);
+    replace(
+      head,
+      h(
+        "div",
+        {},
+        h("h1", {}, run.workflow.name, " ", h("span", { class: "mono muted" }, shortId(run.id))),
+        h("p", { class: "muted" }, `Project ${run.project.name}`),
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        statusBadge(run.status),
+        cancellable
+          ? h("button", { class: "button danger", disabled: cancelling, onclick: cancel }, "Cancel run")
+          : null,
+      ),
+    );
+    replace(
+      overview,
+      run.error ? h("div", { class: "alert" }, run.error) : null,
+      facts([
+        ["Status", run.status],
+        ["Attempt", String(run.attempt)],
+        ["Device", run.device],
+        ["Executor", run.executor],
+        ["Created", clock(run.createdAt)],
+        ["Started", clock(run.startedAt)],
+        ["Finished", clock(run.finishedAt)],
+        ["Duration", elapsed],
+      ]),
+      h("div", { class: "kv-row" }, h("span", { class: "label" }, "Params"), keyValues(run.params)),
+      run.summary
+        ? h("div", { class: "kv-row" }, h("span", { class: "label" }, "Summary"), keyValues(run.summary))
+        : null,
+    );
+  };
+
+  const drawCheckpoints = (list) => {
+    if (!list.length) {
+      replace(checkpoints, emptyState(ACTIVE.has(run?.status) ? "No checkpoints yet" : "No checkpoints"));
+      return;
+    }
+    const rows = [...list]
+      .sort((a, b) => (b.step ?? 0) - (a.step ?? 0))
+      .map((checkpoint) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, checkpoint.step ?? "—"),
+          h("td", {}, checkpoint.attempt),
+          h("td", {}, bytes(checkpoint.sizeBytes)),
+          h("td", { class: "muted" }, clock(checkpoint.createdAt)),
+          h("td", { class: "mono muted ellipsis", title: checkpoint.uri }, checkpoint.uri),
+        ),
+      );
+    replace(
+      checkpoints,
+      h(
+        "table",
+        { class: "table compact" },
+        h("thead", {}, h("tr", {}, ["Step", "Attempt", "Size", "Saved", "URI"].map((label) => h("th", {}, label)))),
+        h("tbody", {}, rows),
+      ),
+    );
+  };
+
+  const refreshCheckpoints = () =>
+    query(RUN, { id: runId })
+      .then((data) => drawCheckpoints(data.run.checkpoints))
+      .catch(() => {});
+
+  let lastStatus = null;
+  const addEvent = (event) => {
+    // runEvents starts with the status now, which a reconnect repeats.
+    if (event.kind === "STATUS" && event.status === lastStatus) return;
+    if (event.kind === "STATUS") lastStatus = event.status;
+    const text = event.kind === "STATUS" ? `status ${event.status}` : event.message;
+    log.append(
+      h(
+        "li",
+        { class: `event ${event.kind.toLowerCase()} ${event.stream ?? ""}` },
+        h("time", {}, clock(event.at)),
+        event.kind === "STATUS" ? statusBadge(event.status) : h("span", { class: "line" }, text),
+      ),
+    );
+    while (log.childElementCount > MAX_LOG_LINES) log.firstElementChild.remove();
+    log.parentElement.scrollTop = log.parentElement.scrollHeight;
+  };
+
+  const load = async () => {
+    const data = await query(RUN, { id: runId });
+    if (!data.run) throw new Error("This run does not exist, or is in a project this key cannot see.");
+    update(data.run);
+    drawCheckpoints(data.run.checkpoints);
+    const keys = data.run.metricKeys;
+    if (keys.length) {
+      const variables = Object.fromEntries(keys.map((key, i) => [`k${i}`, key]));
+      const history = await query(historyQuery(keys), { id: runId, ...variables });
+      keys.forEach((key, i) => chartOf(key).add(history.run[`m${i}`].points));
+    } else {
+      replace(chartGrid, emptyState("No metrics yet", "Charts appear with the run's first points."));
+    }
+    // Replays stored batches, then live ones; points the history already drew are skipped by the chart.
+    stops.push(
+      subscribe(
+        METRICS,
+        { runId, after: null },
+        (batch) => {
+          const byKey = new Map();
+          for (const point of batch.runMetrics.points) {
+            if (!byKey.has(point.key)) byKey.set(point.key, []);
+            byKey.get(point.key).push(point);
+          }
+          for (const [key, points] of byKey) chartOf(key).add(points);
+        },
+        {
+          resume: (batch, variables) => {
+            variables.after = batch.runMetrics.cursor;
+          },
+        },
+      ),
+    );
+    stops.push(
+      subscribe(EVENTS, { runId }, (data) => {
+        const event = data.runEvents;
+        addEvent(event);
+        if (event.kind === "STATUS") {
+          update(event.run);
+          refreshCheckpoints();
+        }
+      }),
+    );
+  };
+
+  load().catch((error) => replace(main, errorBox(error)));
+  const ticker = setInterval(() => {
+    if (run && ACTIVE.has(run.status)) elapsed.textContent = duration(run.startedAt, run.finishedAt);
+  }, 1000);
+  return () => {
+    clearInterval(ticker);
+    stops.forEach((stop) => stop());
+    charts.forEach((chart) => chart.destroy());
+  };
+}
