@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.schema import build_schema
 from api.telemetry import HttpMetrics, Telemetry
+from api.ui.routes import ui_routes
 from api.view import GraphQLEndpoint
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ def create_app(
             Route("/metrics", metrics, methods=["GET"]),
             Route("/graphql", endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", endpoint),
+            *ui_routes(),
         ],
         middleware=[
             Middleware(HttpMetrics, telemetry=telemetry),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
@@ -15,6 +18,8 @@ from api.errors import error_code
 
 if TYPE_CHECKING:
     from infra.bootstrap import Services
+
+log = logging.getLogger(__name__)
 
 # Paths are a label: only known routes get their own value, so a scan of random URLs cannot blow it up.
 KNOWN_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
@@ -42,6 +47,8 @@ class Telemetry:
         self.desired_workers = Gauge(
             "ptw_executor_desired_workers", "Workers the autoscaler wants", registry=r
         )
+        self.cache = CacheCounters()
+        r.register(self.cache)
 
     def count_errors(self, errors: list[GraphQLError]) -> None:
         for error in errors:
@@ -57,12 +64,38 @@ class Telemetry:
             gauge.dec()
 
     async def scrape(self, services: Services) -> bytes:
-        state = await services.pool.state()
-        self.workers.set(state.workers)
-        self.busy.set(state.busy)
-        self.queue_depth.set(state.queue_depth)
-        self.desired_workers.set(state.desired_workers)
+        try:
+            state = await services.pool.state()
+        except Exception:  # Redis down (production): the rest, the cache errors included, still answers
+            log.warning("the executor pool's state is unavailable for /metrics", exc_info=True)
+        else:
+            self.workers.set(state.workers)
+            self.busy.set(state.busy)
+            self.queue_depth.set(state.queue_depth)
+            self.desired_workers.set(state.desired_workers)
+        self.cache.stats = services.cache_stats()
         return generate_latest(self.registry)
+
+
+class CacheCounters(Collector):
+    """The read cache's counters (``ptw_cache_{hits,misses,errors}_total`` by kind), copied at each scrape:
+    the cache counts in plain integers, and the services it belongs to outlive any one app's registry."""
+
+    HELP = {
+        "hits": "Objects read from the Redis cache",
+        "misses": "Objects looked up in the Redis cache and read from the database",
+        "errors": "Redis cache operations that failed (the database answered instead)",
+    }
+
+    def __init__(self) -> None:
+        self.stats: dict[str, dict[str, int]] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        for name, help_text in self.HELP.items():
+            family = CounterMetricFamily(f"ptw_cache_{name}", help_text, labels=["kind"])
+            for kind, value in sorted(self.stats.get(name, {}).items()):
+                family.add_metric([kind], value)
+            yield family
 
 
 class OperationMetrics(SchemaExtension):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import ExecutionResult
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -24,6 +24,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from api.context import Context
 from api.errors import domain_error
 from api.telemetry import Telemetry
+from api.ui.graphiql import graphiql_page
 from domain.errors import DomainError, Unauthenticated
 from domain.tenancy import Actor
 
@@ -94,6 +95,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # strawberry's page loads GraphiQL from a CDN; ours serves it from the package (air-gapped clusters).
+        return HTMLResponse(graphiql_page())
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         try:

@@ -45,6 +45,10 @@ class ApiKeyRepository(Protocol):
     async def add(self, key: ApiKey) -> None: ...
     async def get(self, key_id: str) -> ApiKey | None: ...
     async def get_by_prefix(self, prefix: str) -> ApiKey | None: ...
+    async def get_for_auth(self, prefix: str) -> tuple[ApiKey, list[Membership]] | None:
+        """The key of that prefix with its memberships, in one round trip (every request needs both)."""
+        ...
+
     async def update(self, key: ApiKey) -> None: ...
     async def add_membership(self, membership: Membership) -> None: ...
     async def memberships(self, key_id: str) -> list[Membership]: ...
@@ -80,10 +84,18 @@ class RunRepository(Protocol):
         Holds the run's row lock until the transaction ends, so batches of one run are ordered."""
         ...
 
+    async def add_metric_keys(self, run_id: str, keys: Sequence[str]) -> None:
+        """Merge ``keys`` into the run's metric keys (production's ingester: it takes no ``seq``)."""
+        ...
+
 
 class MetricRepository(Protocol):
     async def add_batch(self, batch: MetricBatch) -> None:
-        """Bulk upsert: one point per (run, key, step); a repeated one takes the new value and seq."""
+        """Bulk upsert: one point per (run, key, step); a repeated one takes the value of the higher seq."""
+        ...
+
+    async def add_batches(self, batches: Sequence[MetricBatch]) -> None:
+        """``add_batch`` of several batches (of any runs) in one bulk write."""
         ...
 
     async def series(
@@ -98,9 +110,9 @@ class MetricRepository(Protocol):
         ...
 
     async def batches_after(
-        self, run_id: str, after_seq: int, keys: Sequence[str] | None = None
+        self, run_id: str, after_seq: int, keys: Sequence[str] | None = None, before_seq: int | None = None
     ) -> list[MetricBatch]:
-        """Stored points with a seq above ``after_seq``, grouped into batches in seq order."""
+        """Stored points with a seq above ``after_seq`` (and below ``before_seq``), batched in seq order."""
         ...
 
 
@@ -124,13 +136,21 @@ class OptimizationRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction over all repositories; leaving without ``commit`` rolls back."""
 
-    projects: ProjectRepository
-    api_keys: ApiKeyRepository
-    workflows: WorkflowRepository
-    runs: RunRepository
-    metrics: MetricRepository
-    checkpoints: CheckpointRepository
-    optimizations: OptimizationRepository
+    # Read-only properties, so an adapter may narrow them (a cached repository, a SQL one...).
+    @property
+    def projects(self) -> ProjectRepository: ...
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+    @property
+    def workflows(self) -> WorkflowRepository: ...
+    @property
+    def runs(self) -> RunRepository: ...
+    @property
+    def metrics(self) -> MetricRepository: ...
+    @property
+    def checkpoints(self) -> CheckpointRepository: ...
+    @property
+    def optimizations(self) -> OptimizationRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -152,6 +172,38 @@ class Subscription(Protocol):
 class EventBus(Protocol):
     async def publish(self, topics: Sequence[str], event: Event) -> None: ...
     def subscribe(self, topics: Sequence[str]) -> AbstractAsyncContextManager[Subscription]: ...
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """What one read of a metric log gives: the batches, and below which seq the log was trimmed.
+
+    Batches below ``trimmed_below`` and above the reader's cursor may be missing from ``batches``:
+    they were stored before being trimmed, so the reader takes them from storage."""
+
+    batches: list[MetricBatch]
+    trimmed_below: int
+
+
+class MetricLog(Protocol):
+    """Production's live path of metric batches: an append-only log per run that subscribers read after
+    their cursor and an ingester moves into storage. A batch's ``seq`` is its position in the log: it
+    grows within a run but, unlike embedded mode's, is not contiguous."""
+
+    async def append(self, run_id: str, points: Sequence[MetricPoint]) -> int:
+        """Append one batch; returns its seq."""
+        ...
+
+    async def read_after(
+        self, run_id: str, after_seq: int, block_ms: int | None = None, count: int = 100
+    ) -> LogRead:
+        """Up to ``count`` batches of a seq above ``after_seq``, waiting up to ``block_ms`` for one to come
+        (``None``: not waiting)."""
+        ...
+
+    async def trim(self, run_id: str, upto_seq: int) -> None:
+        """Forget the batches of a seq below ``upto_seq`` (they are stored)."""
+        ...
 
 
 class JobQueue(Protocol):

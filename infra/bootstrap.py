@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from domain.ports import EventBus, ExecutorRegistry, JobQueue, MetricLog, UnitOfWorkFactory
 from domain.services import (
     AccessService,
     ExecutionService,
@@ -22,29 +26,55 @@ from infra.params_validator import JsonSchemaValidator
 from infra.queue.memory_queue import InMemoryJobQueue
 from infra.settings import Settings
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from infra.cache import RedisCache
+
 
 @dataclass
 class Services:
     settings: Settings
     database: Database
-    bus: InMemoryEventBus
-    queue: InMemoryJobQueue
+    bus: EventBus
+    queue: JobQueue
     access: AccessService
     workflows: WorkflowService
     runs: RunService
     metrics: MetricService
     execution: ExecutionService
     optimizations: OptimizationService
-    registry: InMemoryExecutorRegistry
+    registry: ExecutorRegistry
     pool: PoolService
     recovery: RecoveryService
+    redis: Redis | None = None  # production mode only
+    cache: RedisCache | None = None  # production mode only: the read cache of the unit of work
+    # Adapters that hold connections or tasks, closed (in reverse order) before the database.
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+    @property
+    def local_queue(self) -> InMemoryJobQueue:
+        """The in-process queue the embedded executor pool takes its jobs from."""
+        if not isinstance(self.queue, InMemoryJobQueue):
+            raise RuntimeError("local executors take jobs from the in-process queue of embedded mode")
+        return self.queue
+
+    def cache_stats(self) -> dict[str, dict[str, int]]:
+        """The read cache's hits, misses and errors by kind (for /metrics); empty without a cache."""
+        return self.cache.stats.snapshot() if self.cache is not None else {}
 
     async def ready(self) -> dict[str, bool]:
         """What /readyz reports: each backing service and whether it answers."""
-        return {"database": await self.database.ping()}
+        checks = {"database": await self.database.ping()}
+        if self.redis is not None:
+            checks["redis"] = await _redis_answers(self.redis)
+        return checks
 
     async def aclose(self) -> None:
-        await self.bus.close()
+        for close in reversed(self.closers):
+            await close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.database.dispose()
 
 
@@ -64,18 +94,72 @@ def builtin_specs() -> list[WorkflowSpec]:
     ]
 
 
+async def _redis_answers(redis: Redis) -> bool:
+    try:
+        return bool(await asyncio.wait_for(redis.ping(), 2.0))
+    except Exception:
+        return False
+
+
+@dataclass
+class _Adapters:
+    """The adapters that differ between embedded and production mode."""
+
+    bus: EventBus
+    queue: JobQueue
+    registry: ExecutorRegistry
+    redis: Redis | None = None
+    metric_log: MetricLog | None = None  # production: batches go through Redis streams to storage
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+
+def _embedded_adapters() -> _Adapters:
+    bus = InMemoryEventBus()
+    return _Adapters(bus, InMemoryJobQueue(), InMemoryExecutorRegistry(), closers=[bus.close])
+
+
+def _production_adapters(settings: Settings) -> _Adapters:
+    from redis.asyncio import Redis
+
+    from infra.live.redis_bus import RedisEventBus
+    from infra.live.redis_metric_log import RedisMetricLog
+    from infra.live.redis_registry import RedisExecutorRegistry
+    from infra.queue.arq_queue import ArqJobQueue
+
+    url = settings.resolved_database_url
+    if not url.startswith("postgresql"):
+        raise ValueError(
+            "production mode (PTW_REDIS_URL set) needs PTW_DATABASE_URL=postgresql+asyncpg://..."
+        )
+    assert settings.redis_url is not None
+    redis = Redis.from_url(settings.redis_url)
+    prefix = settings.redis_prefix
+    bus = RedisEventBus(redis, prefix)
+    return _Adapters(
+        bus=bus,
+        queue=ArqJobQueue(redis, prefix),
+        registry=RedisExecutorRegistry(redis, prefix, ttl=3 * settings.executor_heartbeat),
+        redis=redis,
+        metric_log=RedisMetricLog(redis, prefix),
+        closers=[bus.close],
+    )
+
+
 async def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Services:
     settings = settings or Settings()
-    if settings.redis_url:
-        raise NotImplementedError("production mode (PTW_REDIS_URL) is not wired yet; unset it for embedded")
+    adapters = _embedded_adapters() if settings.embedded else _production_adapters(settings)
+    bus, queue, registry = adapters.bus, adapters.queue, adapters.registry
     database = Database(settings.resolved_database_url)
     if migrate:
         await database.upgrade()
-    uow = database.uow_factory()
-    bus = InMemoryEventBus()
-    queue = InMemoryJobQueue()
+    uow: UnitOfWorkFactory = database.uow_factory()
+    cache = None
+    if adapters.redis is not None:
+        from infra.cache import caching_uow_factory
+
+        uow = cached_uow = caching_uow_factory(uow, adapters.redis, settings.redis_prefix)
+        cache = cached_uow.cache
     validator = JsonSchemaValidator()
-    registry = InMemoryExecutorRegistry()
     services = Services(
         settings=settings,
         database=database,
@@ -84,12 +168,15 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -
         access=AccessService(uow),
         workflows=WorkflowService(uow, validator),
         runs=RunService(uow, bus, queue, validator),
-        metrics=MetricService(uow, bus),
+        metrics=MetricService(uow, bus, log=adapters.metric_log),
         execution=ExecutionService(uow, bus),
         optimizations=OptimizationService(uow),
         registry=registry,
         recovery=RecoveryService(uow, bus, queue, settings.max_attempts),
         pool=PoolService(registry, queue, min_workers=settings.executors, max_workers=settings.executors),
+        redis=adapters.redis,
+        cache=cache,
+        closers=adapters.closers,
     )
     await services.workflows.install_builtins(builtin_specs())
     return services

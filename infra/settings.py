@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".ptw"), description="embedded database, artifacts and the local key")
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir")
     redis_url: str | None = Field(default=None, description="unset: in-process bus, queue and cache")
+    redis_prefix: str = Field(default="ptw", min_length=1, description="prefix of every Redis key")
+    worker_slots: int = Field(default=1, ge=1, le=64, description="runs at a time of one `ptw worker`")
+    # arq polls its queue: this bounds the wait of a run for a free worker (the warm-dispatch target).
+    worker_poll_delay: float = Field(default=0.02, gt=0, le=5, description="seconds between queue polls")
+    executor_heartbeat: float = Field(default=5.0, gt=0, description="seconds between executor heartbeats")
     executors: int = Field(default=2, ge=0, le=64, description="local executor slots of `ptw serve`")
     graphiql: bool | None = Field(default=None, description="default: on except in production")
     introspection: bool | None = Field(default=None, description="default: on except in production")
@@ -30,7 +35,7 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
-        return self.redis_url is None
+        return not self.redis_url  # PTW_REDIS_URL set but empty is unset
 
     @property
     def artifacts_dir(self) -> Path:

@@ -44,6 +44,26 @@ def serve(
     asyncio.run(run_server(settings, host, port, ssl_certfile, ssl_keyfile))
 
 
+@app.command()
+def worker(
+    slots: Annotated[
+        int | None,
+        typer.Option(help="Runs at a time (one warm child process each). Default: PTW_WORKER_SLOTS or 1."),
+    ] = None,
+) -> None:
+    """Run an executor on the production queue (PTW_REDIS_URL and PTW_DATABASE_URL) until SIGTERM/SIGINT."""
+    from ptw.worker import run_worker
+
+    settings = _settings(worker_slots=slots)
+    if settings.embedded or not settings.resolved_database_url.startswith("postgresql"):
+        err.print(
+            "[red]`ptw worker` needs production mode[/]: "
+            "set PTW_REDIS_URL and PTW_DATABASE_URL=postgresql+asyncpg://..."
+        )
+        raise typer.Exit(2)
+    asyncio.run(run_worker(settings))
+
+
 @keys_app.command("create")
 def keys_create(
     project: Annotated[str, typer.Option(help="Project name; created if missing.")],

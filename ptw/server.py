@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from api.app import create_app
 from executors.pool import LocalExecutorPool
 from infra.bootstrap import bootstrap
 from infra.settings import Settings
+from ptw.lifecycle import background_services
 from ptw.local_key import ensure_local_admin_key
+from ptw.worker import executor_worker
 
 console = Console(stderr=True)
 Hook = Callable[[], Awaitable[object]]
@@ -36,12 +39,22 @@ async def serve(
         recovered = await services.recovery.recover_lost(reason="server restarted")
         if recovered:
             console.print(f"Recovered {len(recovered)} run(s) left active by an earlier server.")
-    if settings.executors > 0:
+    else:
+        # Production: other replicas' workers may be running the active runs, so they are left alone;
+        # queued runs are enqueued again in case Redis lost them (the queue is idempotent per attempt).
+        requeued = await services.recovery.requeue_waiting()
+        console.print(f"Production mode: {requeued} queued run(s) checked in the queue.")
+    if settings.executors > 0 and not settings.embedded:
+        # `ptw serve --executors N` in production: an in-process `ptw worker` on the shared queue.
+        worker = executor_worker(services, settings.executors)
+        startup.append(worker.start)
+        shutdown.append(worker.stop)
+    elif settings.executors > 0:
         pool = LocalExecutorPool(
             execution=services.execution,
             metrics=services.metrics,
             bus=services.bus,
-            queue=services.queue,
+            queue=services.local_queue,
             registry=services.registry,
             artifacts_dir=settings.artifacts_dir,
             slots=settings.executors,
@@ -54,6 +67,15 @@ async def serve(
                 await services.recovery.recover_lost(interrupted, reason="executor stopped")
 
         shutdown.append(stop_pool)
+    if not settings.embedded:
+        # Started after the executors and stopped after them: what stopped runs logged is still ingested.
+        background = contextlib.AsyncExitStack()
+
+        async def start_background() -> None:
+            await background.enter_async_context(background_services(services, requeue=True))
+
+        startup.append(start_background)
+        shutdown.append(background.aclose)
     shutdown.append(services.aclose)
     app = create_app(services, on_startup=startup, on_shutdown=shutdown)
     scheme = "https" if ssl_certfile else "http"

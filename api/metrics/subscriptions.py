@@ -25,9 +25,7 @@ class MetricSubscriptions:
         after: str | None = None,
     ) -> AsyncGenerator[MetricBatch, None]:
         services = info.context.services
-        stream = MetricStream(
-            services.runs, services.metrics, services.bus, info.context.actor, decode_id(run_id, "Run"), keys
-        )
+        stream = MetricStream(services.metrics, info.context.actor, decode_id(run_id, "Run"), keys)
         after_seq = decode_int_cursor(after, SEQ_CURSOR) if after else 0
         with info.context.telemetry.subscription("runMetrics"):
             async for batch, points in stream.batches(after_seq):

@@ -35,10 +35,10 @@ class AccessService:
             raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
         prefix = keys.prefix_of(secret)
         async with self.uow() as uow:
-            key = await uow.api_keys.get_by_prefix(prefix) if prefix else None
-            if key is None or key.revoked or not keys.matches(secret, key.secret_hash):
+            found = await uow.api_keys.get_for_auth(prefix) if prefix else None
+            if found is None or found[0].revoked or not keys.matches(secret, found[0].secret_hash):
                 raise Unauthenticated("invalid or revoked API key")
-            memberships = await uow.api_keys.memberships(key.id)
+            key, memberships = found
             now = utcnow()
             # Written at most once a minute: a write per request would cost every read a round trip.
             if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:

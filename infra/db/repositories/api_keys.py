@@ -50,6 +50,20 @@ class SqlApiKeyRepository(SqlRepository):
         row = (await self.session.execute(select(api_keys).where(api_keys.c.prefix == prefix))).first()
         return _key(row) if row else None
 
+    async def get_for_auth(self, prefix: str) -> tuple[ApiKey, list[Membership]] | None:
+        stmt = (
+            select(api_keys, memberships.c.project_id, memberships.c.role)
+            .outerjoin(memberships, memberships.c.key_id == api_keys.c.id)
+            .where(api_keys.c.prefix == prefix)
+            .order_by(memberships.c.project_id)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if not rows:
+            return None
+        key = _key(rows[0])
+        granted = [Membership(key.id, r.project_id, Role[r.role]) for r in rows if r.project_id is not None]
+        return key, granted
+
     async def update(self, key: ApiKey) -> None:
         values = _values(key)
         del values["id"]

@@ -32,7 +32,23 @@ _MOVE_STAGE = f"""
 INSERT INTO metric_points (run_id, key, step, value, ts, seq)
 SELECT run_id, key, step, value, ts, seq FROM {_STAGE}
 ON CONFLICT (run_id, key, step) DO UPDATE SET value = EXCLUDED.value, ts = EXCLUDED.ts, seq = EXCLUDED.seq
+WHERE metric_points.seq <= EXCLUDED.seq
 """
+
+
+def _records(batches: Sequence[MetricBatch]) -> list[tuple[Any, ...]]:
+    """Rows of the points, in seq order (so that the last row of a (run, key, step) is the newest)."""
+    return [
+        (b.run_id, p.key, p.step, p.value, p.timestamp, b.seq)
+        for b in sorted(batches, key=lambda b: b.seq)
+        for p in b.points
+    ]
+
+
+def _newest(records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per (run, key, step), the last one: ON CONFLICT may not touch a row twice in a statement."""
+    newest = {(r[0], r[1], r[2]): r for r in records}
+    return records if len(newest) == len(records) else list(newest.values())
 
 
 def _point(row: Any) -> MetricPoint:
@@ -41,35 +57,31 @@ def _point(row: Any) -> MetricPoint:
 
 class SqlMetricRepository(SqlRepository):
     async def add_batch(self, batch: MetricBatch) -> None:
-        """Bulk upsert: one point per (run, key, step); a repeated one takes the new value and seq."""
-        # ON CONFLICT may not touch a row twice in one statement: keep the last point of a (key, step).
-        unique = list({(p.key, p.step): p for p in batch.points}.values())
-        if not unique:
+        """Bulk upsert: one point per (run, key, step); a repeated one takes the value of the higher seq."""
+        await self.add_batches([batch])
+
+    async def add_batches(self, batches: Sequence[MetricBatch]) -> None:
+        """``add_batch`` of several batches in one statement (one COPY from ``COPY_THRESHOLD`` points).
+
+        A point already stored with a higher seq is kept: batches of a run may reach storage out of order
+        (production's ingesters take them concurrently from the run's log)."""
+        records = _records(batches)
+        if not records:
             return
-        if self.postgres and len(unique) >= COPY_THRESHOLD:
-            await self._copy(batch.run_id, batch.seq, unique)
+        if self.postgres and len(records) >= COPY_THRESHOLD:
+            await self._copy(records)
             return
-        rows = [
-            {
-                "run_id": batch.run_id,
-                "key": p.key,
-                "step": p.step,
-                "value": p.value,
-                "ts": p.timestamp,
-                "seq": batch.seq,
-            }
-            for p in unique
-        ]
+        rows = [dict(zip(_COLUMNS, r, strict=True)) for r in _newest(records)]
         stmt = self.upsert(points)
         stmt = stmt.on_conflict_do_update(
             index_elements=[points.c.run_id, points.c.key, points.c.step],
             set_={"value": stmt.excluded.value, "ts": stmt.excluded.ts, "seq": stmt.excluded.seq},
+            where=points.c.seq <= stmt.excluded.seq,
         )
         # executemany: one prepared statement, so no dialect's limit on bound parameters applies.
         await self.session.execute(stmt, rows)
 
-    async def _copy(self, run_id: str, seq: int, unique: list[MetricPoint]) -> None:
-        records = [(run_id, p.key, p.step, p.value, p.timestamp, seq) for p in unique]
+    async def _copy(self, records: list[tuple[Any, ...]]) -> None:
         try:
             # The savepoint (also what opens the transaction on the asyncpg connection before COPY runs on
             # it directly) lets a failed COPY be undone without losing the rest of the transaction.
@@ -77,7 +89,9 @@ class SqlMetricRepository(SqlRepository):
                 driver = await self._driver_connection()
                 await driver.copy_records_to_table(points.name, records=records, columns=_COLUMNS)
         except asyncpg.UniqueViolationError:
-            await self._copy_upsert(records)
+            # Already stored, or repeated among these batches (not looked for before: the common case
+            # has no repeat, and finding out costs a dictionary of every point).
+            await self._copy_upsert(_newest(records))
 
     async def _copy_upsert(self, records: list[tuple[Any, ...]]) -> None:
         conn = await self.session.connection()
@@ -170,10 +184,12 @@ class SqlMetricRepository(SqlRepository):
         )
 
     async def batches_after(
-        self, run_id: str, after_seq: int, keys: Sequence[str] | None = None
+        self, run_id: str, after_seq: int, keys: Sequence[str] | None = None, before_seq: int | None = None
     ) -> list[MetricBatch]:
-        """Stored points with a seq above ``after_seq``, grouped into batches in seq order."""
+        """Stored points with a seq above ``after_seq`` (and below ``before_seq``), batched in seq order."""
         stmt = select(points).where(points.c.run_id == run_id, points.c.seq > after_seq)
+        if before_seq is not None:
+            stmt = stmt.where(points.c.seq < before_seq)
         if keys is not None:
             stmt = stmt.where(points.c.key.in_(keys))
         stmt = stmt.order_by(points.c.seq, points.c.key, points.c.step)

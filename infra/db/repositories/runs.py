@@ -142,3 +142,25 @@ class SqlRunRepository(SqlRepository):
             merged = sorted(known.union(new_keys))
             await self.session.execute(update(runs).where(runs.c.id == run_id).values(metric_keys=merged))
         return int(row.metric_seq)
+
+    async def add_metric_keys(self, run_id: str, keys: Sequence[str]) -> None:
+        """Merge under the run's row lock (PostgreSQL) or write lock (SQLite), like ``next_metric_seq``."""
+        row = (await self.session.execute(_locked_keys(run_id, self.postgres))).first()
+        if row is None:
+            raise NotFound.of("Run", run_id)
+        known = set(row.metric_keys)
+        if not known.issuperset(keys):
+            merged = sorted(known.union(keys))
+            await self.session.execute(update(runs).where(runs.c.id == run_id).values(metric_keys=merged))
+
+
+def _locked_keys(run_id: str, postgres: bool) -> Any:
+    if postgres:
+        return select(runs.c.metric_keys).where(runs.c.id == run_id).with_for_update()
+    # SQLite: a write that changes nothing takes the database's write lock, and returns the keys.
+    return (
+        update(runs)
+        .where(runs.c.id == run_id)
+        .values(metric_keys=runs.c.metric_keys)
+        .returning(runs.c.metric_keys)
+    )

@@ -1,0 +1,162 @@
+"""The executor of ``ptw worker``: arq consumers, one per resource class, feeding warm executor slots.
+
+Each job is only ``(run_id, attempt)``: the slot claims the attempt through ``ExecutionService`` (a stale
+or duplicate delivery claims nothing) and supervises it with the same ``RunSupervisor`` as embedded mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
+from arq.worker import Retry, Worker, func
+
+from executors.slots import ClaimFailed, ExecutorSlot, SlotServices
+
+log = logging.getLogger(__name__)
+
+# arq cancels a job after its timeout; runs have their own (supervised) timeout, so arq's must not bite.
+ARQ_JOB_TIMEOUT = timedelta(days=30)
+# arq marks a job in progress for the whole job timeout; a job renews a short mark instead, so the job of
+# a worker that died becomes visible again within this time (its delivery then claims nothing).
+IN_PROGRESS_TTL = 60.0
+# A finished job's id stays taken for a while (enqueuing it again is a no-op), then may be enqueued anew:
+# a run left QUEUED by a job that gave up is enqueued again by the queue reconciliation.
+KEEP_RESULT = timedelta(minutes=5)
+OnInterrupted = Callable[[list[str]], Awaitable[object]]
+
+
+class ExecutorWorker:
+    """Slots (one warm runner each) shared by one arq ``Worker`` per resource class they can serve."""
+
+    def __init__(
+        self,
+        services: SlotServices,
+        redis: ArqRedis,
+        queue_names: Mapping[str, str],
+        function_name: str,
+        *,
+        slots: int = 1,
+        name: str,
+        poll_delay: float = 0.02,
+        heartbeat_interval: float = 5.0,
+        on_interrupted: OnInterrupted | None = None,
+    ) -> None:
+        self.services = services
+        self.redis = redis
+        self.queue_names = dict(queue_names)
+        self.function_name = function_name
+        self.poll_delay = poll_delay
+        self.heartbeat_interval = heartbeat_interval
+        self.on_interrupted = on_interrupted
+        self.slots = [ExecutorSlot(services, f"{name}-{i}") for i in range(slots)]
+        self.workers: list[Worker] = []
+        self._free: asyncio.Queue[ExecutorSlot] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        self._interrupted: list[str] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def resource_classes(self) -> tuple[str, ...]:
+        return tuple(sorted({rc for slot in self.slots for rc in slot.resource_classes}))
+
+    async def start(self) -> None:
+        """Warm every slot first (their device decides which queues this worker consumes), then poll."""
+        self.services.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.gather(*(slot.ready() for slot in self.slots))
+        for slot in self.slots:
+            self._free.put_nowait(slot)
+        # One gate over all queues: arq counts jobs per Worker, but the slots are shared by the classes.
+        gate = asyncio.BoundedSemaphore(len(self.slots))
+        for rc in self.resource_classes:
+            worker = Worker(
+                functions=[func(self._run_attempt, name=self.function_name)],
+                queue_name=self.queue_names[rc],
+                redis_pool=self.redis,
+                handle_signals=False,  # `ptw worker` stops this executor itself, re-queuing what it cut
+                max_jobs=len(self.slots),
+                poll_delay=self.poll_delay,
+                job_timeout=ARQ_JOB_TIMEOUT,
+                keep_result=KEEP_RESULT,
+                max_tries=5,  # deliveries of one attempt: a claim the database refused is retried
+                health_check_interval=60,
+            )
+            worker.sem = gate  # arq acquires it per job it starts and releases it when the job ends
+            self.workers.append(worker)
+            self._tasks.append(asyncio.create_task(worker.main(), name=f"arq-{rc}"))
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="executor-heartbeat"))
+        log.info("worker consumes %s with %d slot(s)", ", ".join(self.resource_classes), len(self.slots))
+
+    async def stop(self, grace: float = 5.0) -> list[str]:
+        """Stop taking jobs, stop the children of runs in progress, and hand those runs to recovery."""
+        for worker in self.workers:
+            worker.allow_pick_jobs = False
+        # Jobs in progress end by themselves (so arq drops them from its queue) once their child stopped.
+        self._stopping.set()
+        jobs = [task for worker in self.workers for task in worker.tasks.values() if not task.done()]
+        if jobs:
+            await asyncio.wait(jobs, timeout=grace)
+        interrupted = list(dict.fromkeys([*self._interrupted, *(s.run_id for s in self.slots if s.run_id)]))
+        for task in [*self._tasks, *jobs]:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
+        for slot in self.slots:  # whatever did not stop in time is killed outright
+            slot.kill()
+            await slot.close()
+            with contextlib.suppress(Exception):
+                await self.services.registry.leave(slot.id)
+        for worker in self.workers:
+            with contextlib.suppress(Exception):
+                await self.redis.delete(worker.health_check_key)
+        self._tasks, self.workers = [], []
+        if interrupted and self.on_interrupted is not None:
+            await self.on_interrupted(interrupted)
+        return interrupted
+
+    async def _run_attempt(self, ctx: dict[str, Any], run_id: str, attempt: int) -> bool | None:
+        """The arq job: True when the attempt ran here, False when the delivery was stale or a duplicate,
+        None when the worker stopped it (its run goes to recovery, which queues the next attempt)."""
+        slot = await self._free.get()
+        renewal = asyncio.create_task(self._renew_in_progress(str(ctx["job_id"])))
+        execution = asyncio.create_task(slot.execute(run_id, attempt))
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({execution, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not execution.done():
+                if slot.run_id is not None:
+                    self._interrupted.append(slot.run_id)
+                execution.cancel()  # the supervisor stops the child on its way out
+                await asyncio.wait({execution})
+                return None
+            return execution.result()
+        except ClaimFailed as exc:
+            log.warning("%s; delivering it again", exc)
+            raise Retry(defer=1) from exc
+        finally:
+            for task in (renewal, execution, stopping):
+                task.cancel()
+            self._free.put_nowait(slot)
+            if not self._stopping.is_set():
+                slot.prewarm()  # the next job should find torch imported
+
+    async def _renew_in_progress(self, job_id: str) -> None:
+        key = in_progress_key_prefix + job_id
+        while True:
+            try:
+                await self.redis.pexpire(key, int(IN_PROGRESS_TTL * 1000))
+            except Exception:
+                log.warning("cannot renew the in-progress mark of %s", job_id, exc_info=True)
+            await asyncio.sleep(IN_PROGRESS_TTL / 3)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            for slot in self.slots:
+                await slot.announce()
+            await asyncio.sleep(self.heartbeat_interval)

@@ -1,0 +1,1 @@
+"""Background movers of production data into PostgreSQL: the metric ingester."""

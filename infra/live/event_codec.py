@@ -1,0 +1,89 @@
+"""JSON for the live events that cross processes through Redis: datetimes in ISO 8601, enums by value.
+
+Hand-written rather than pickled so that a replica of another version (a rolling deploy) can still read
+what this one publishes: fields it does not know are ignored, and nothing but data is ever decoded."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from typing import Any
+
+from domain.events import Event, MetricsRecorded, RunChanged, RunLogged
+from domain.metrics import MetricBatch, MetricPoint
+from domain.runs import Run, RunStatus
+
+_RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(Run))
+_RUN_INSTANTS = ("created_at", "started_at", "finished_at", "updated_at")
+
+
+class UnknownEvent(ValueError):
+    """A message on the bus that is no event this version knows."""
+
+
+def encode_event(event: Event) -> bytes:
+    body: dict[str, Any]
+    if isinstance(event, RunChanged):
+        body = {"type": "RunChanged", "run": _run_to_json(event.run)}
+    elif isinstance(event, MetricsRecorded):
+        batch = event.batch
+        body = {
+            "type": "MetricsRecorded",
+            "project_id": event.project_id,
+            "run_id": batch.run_id,
+            "seq": batch.seq,
+            "points": [[p.key, p.step, p.value, p.timestamp.isoformat()] for p in batch.points],
+        }
+    elif isinstance(event, RunLogged):
+        body = {
+            "type": "RunLogged",
+            "run_id": event.run_id,
+            "project_id": event.project_id,
+            "message": event.message,
+            "stream": event.stream,
+            "at": event.at.isoformat(),
+        }
+    else:
+        raise TypeError(f"not an event: {event!r}")
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_event(data: bytes | str) -> Event:
+    body = json.loads(data)
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind == "RunChanged":
+        return RunChanged(_run_from_json(body["run"]))
+    if kind == "MetricsRecorded":
+        points = tuple(
+            MetricPoint(key, step, value, datetime.fromisoformat(ts))
+            for key, step, value, ts in body["points"]
+        )
+        return MetricsRecorded(body["project_id"], MetricBatch(body["run_id"], body["seq"], points))
+    if kind == "RunLogged":
+        return RunLogged(
+            run_id=body["run_id"],
+            project_id=body["project_id"],
+            message=body["message"],
+            stream=body["stream"],
+            at=datetime.fromisoformat(body["at"]),
+        )
+    raise UnknownEvent(f"unknown event type {kind!r}")
+
+
+def _run_to_json(run: Run) -> dict[str, Any]:
+    body = dataclasses.asdict(run)
+    body["status"] = run.status.value
+    for name in _RUN_INSTANTS:
+        instant = getattr(run, name)
+        body[name] = instant.isoformat() if instant is not None else None
+    return body
+
+
+def _run_from_json(body: dict[str, Any]) -> Run:
+    fields = {k: v for k, v in body.items() if k in _RUN_FIELDS}
+    fields["status"] = RunStatus(fields["status"])
+    for name in _RUN_INSTANTS:
+        if fields.get(name) is not None:
+            fields[name] = datetime.fromisoformat(fields[name])
+    return Run(**fields)

@@ -1,0 +1,83 @@
+"""Every Redis key name of production mode, each under the configured prefix (``PTW_REDIS_PREFIX``).
+
+Like arq's ``constants.py``: one place that says what lives in Redis, so a deployment (or a test with a
+random prefix) can share a Redis database with others and clean up only its own keys.
+"""
+
+from __future__ import annotations
+
+# --- the run queue (arq) -----------------------------------------------------------------------------
+# arq keeps its own bookkeeping under fixed ``arq:job:<job id>``, ``arq:in-progress:<job id>`` and
+# ``arq:result:<job id>`` keys; the job id starts with the prefix, so those keys carry it too.
+
+
+def run_queue(prefix: str, resource_class: str) -> str:
+    """The arq queue (a sorted set of job ids) of one resource class: ``cpu`` or ``gpu``."""
+    return f"{prefix}:queue:{resource_class}"
+
+
+def run_job_id(prefix: str, run_id: str, attempt: int) -> str:
+    """The arq job id of one attempt of a run: enqueuing the same attempt twice is a no-op."""
+    return f"{prefix}:run:{run_id}:{attempt}"
+
+
+# --- the executor registry ------------------------------------------------------------------------------
+
+
+def executor(prefix: str, executor_id: str) -> str:
+    """A hash describing one executor slot; it expires unless the executor keeps beating."""
+    return f"{prefix}:executor:{executor_id}"
+
+
+def executors_index(prefix: str) -> str:
+    """A sorted set of executor ids scored by when their announcement expires (no SCAN needed)."""
+    return f"{prefix}:executors"
+
+
+# --- the read cache (infra/cache) -----------------------------------------------------------------------
+# ``v1`` is the codec version: a release that changes what a cached value holds bumps it, so replicas of
+# the old and the new release never read each other's values during a rolling deploy.
+
+
+def cache_project_segment(project_id: str | None) -> str:
+    """The project part of a cache key; built-in workflows (no project) use ``_``, never a project id."""
+    return "_" if project_id is None else project_id
+
+
+def cached_object(prefix: str, project_id: str | None, kind: str, ident: str) -> str:
+    """The cached JSON of one object (``kind``: workflow, workflow-name, run, project) of a project."""
+    return f"{prefix}:cache:v1:p:{cache_project_segment(project_id)}:{kind}:{ident}"
+
+
+def cached_location(prefix: str, kind: str, ident: str) -> str:
+    """Which project an object belongs to (its project segment), for lookups that only know the id."""
+    return f"{prefix}:cache:v1:where:{kind}:{ident}"
+
+
+def cache_pattern(prefix: str) -> str:
+    """Every cache key under ``prefix`` (for SCAN: tests cleaning up, an operator dropping the cache)."""
+    return f"{prefix}:cache:*"
+
+
+# --- live events and metric streams ---------------------------------------------------------------------
+
+
+def event_channel(prefix: str, topic: str) -> str:
+    """The pub/sub channel of one bus topic (``run:<id>``, ``project:<id>``)."""
+    return f"{prefix}:events:{topic}"
+
+
+def metric_stream(prefix: str, run_id: str) -> str:
+    """The Redis stream of one run's metric batches (the metric log), read by followers and the ingester.
+    The run id is a hash tag, so a cluster keeps the stream and its trim mark on one node (one script)."""
+    return f"{prefix}:metrics:{{{run_id}}}"
+
+
+def metric_trim_mark(prefix: str, run_id: str) -> str:
+    """The stream ID below which the run's metric stream was trimmed (only ever grows)."""
+    return f"{prefix}:metrics-trimmed:{{{run_id}}}"
+
+
+def metric_streams_active(prefix: str) -> str:
+    """A set of the run ids whose metric stream the ingester still has to drain."""
+    return f"{prefix}:metric-streams"

@@ -1,0 +1,87 @@
+"""``ptw worker``: wire the production services and run an executor until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Mapping
+
+from arq.connections import ArqRedis
+from rich.console import Console
+
+from executors.device import threads_per_slot
+from executors.slots import SlotServices
+from executors.worker import ExecutorWorker
+from infra.bootstrap import Services, bootstrap
+from infra.queue.arq_queue import RESOURCE_CLASSES, RUN_FUNCTION, ArqJobQueue
+from infra.settings import Settings
+from ptw.lifecycle import background_services
+
+console = Console(stderr=True)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def executor_worker(
+    services: Services, slots: int, *, env: Mapping[str, str] | None = None, name: str | None = None
+) -> ExecutorWorker:
+    """An executor on the production queue of ``services`` (which must be production ones)."""
+    queue = services.queue
+    if not isinstance(queue, ArqJobQueue) or services.redis is None:
+        raise RuntimeError("`ptw worker` needs production mode: set PTW_REDIS_URL and PTW_DATABASE_URL")
+    settings = services.settings
+
+    async def recover(run_ids: list[str]) -> None:
+        await services.recovery.recover_lost(run_ids, reason="executor stopped")
+
+    return ExecutorWorker(
+        SlotServices(
+            execution=services.execution,
+            metrics=services.metrics,
+            bus=services.bus,
+            registry=services.registry,
+            artifacts_dir=settings.artifacts_dir,
+            env=dict(env or {}),
+            threads=threads_per_slot(slots),
+        ),
+        ArqRedis(services.redis.connection_pool),
+        {rc: queue.queue_name(rc) for rc in RESOURCE_CLASSES},
+        RUN_FUNCTION,
+        slots=slots,
+        name=name or f"worker-{socket.gethostname()}-{os.getpid()}",
+        poll_delay=settings.worker_poll_delay,
+        heartbeat_interval=settings.executor_heartbeat,
+        on_interrupted=recover,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    services = await bootstrap(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        worker = executor_worker(services, settings.worker_slots)
+        async with background_services(services):
+            console.print(f"Warming {settings.worker_slots} slot(s)...")
+            starting = asyncio.create_task(worker.start())
+            await asyncio.wait([starting, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED")
+            if starting.done():
+                starting.result()
+                classes = ", ".join(worker.resource_classes)
+                console.print(f"Worker ready: {settings.worker_slots} slot(s) taking {classes} runs.")
+                await stop.wait()
+            else:
+                starting.cancel()
+            console.print("Stopping: no new runs; runs in progress go back to the queue.")
+            interrupted = await worker.stop()
+            if interrupted:
+                console.print(f"Re-queued {len(interrupted)} interrupted run(s).")
+    finally:
+        await services.aclose()
