@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -11,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.schema import build_schema
 from api.telemetry import HttpMetrics, Telemetry
@@ -22,8 +25,6 @@ if TYPE_CHECKING:
     from infra.bootstrap import Services
 
 Hook = Callable[[], Awaitable[object]]
-# logMetrics may carry up to 100,000 points (about 10 MB of JSON); anything larger is refused unread.
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -33,11 +34,20 @@ def create_app(
     """The API over ``services``; the hooks run, in order, when the server starts and stops."""
     settings = services.settings
     telemetry = Telemetry()
+    schema = build_schema(
+        introspection=settings.introspection_enabled,
+        suggestions=settings.field_suggestions_enabled,
+        max_cost=settings.max_query_cost,
+    )
     endpoint = GraphQLEndpoint(
-        build_schema(introspection=settings.introspection_enabled),
+        schema,
         services,
         telemetry,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+        max_subscriptions_per_connection=settings.ws_max_subscriptions,
+        keep_alive=True,
+        keep_alive_interval=settings.ws_keepalive,
     )
 
     async def healthz(_: Request) -> Response:
@@ -73,24 +83,108 @@ def create_app(
         ],
         middleware=[
             Middleware(HttpMetrics, telemetry=telemetry),
-            Middleware(RequestSizeLimit, max_bytes=MAX_REQUEST_BYTES),
+            Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes),
+            Middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes),
         ],
         lifespan=lifespan,
     )
 
 
 class RequestSizeLimit:
-    """Refuses bodies declared larger than ``max_bytes`` with 413 before reading them.
+    """Refuses HTTP bodies larger than ``max_bytes`` with 413: at once when the declared length says so,
+    else (a chunked body, which declares none) as soon as the bytes read pass the limit.
 
-    Bodies sent without a length (chunked) are not counted here; the load balancer bounds them (§9)."""
+    A body within the limit is passed on as it is (a declared length is enforced by the server; a
+    chunked body is read here first, at most ``max_bytes`` of it, and handed on whole). A refused body
+    is read on and thrown away, up to ``DRAIN_BYTES`` and ``DRAIN_SECONDS``, before the answer: an
+    HTTP/1.1 client reads no answer until it has sent its body, so closing on it unread would reach it
+    as a reset connection instead of a 413."""
+
+    DRAIN_BYTES = 64 * 1024 * 1024
+    DRAIN_SECONDS = 10.0
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared = dict(scope["headers"]).get(b"content-length", b"")
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                await JSONResponse({"error": "request body too large"}, 413)(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) <= self.max_bytes:
+                await self.app(scope, receive, send)
+            else:
+                await self.refuse(scope, receive, send, read=0)
+            return
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            await self.app(scope, receive, send)  # no body at all (a GET)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
                 return
-        await self.app(scope, receive, send)
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self.refuse(scope, receive, send, read=len(body), more=message.get("more_body", False))
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+    async def refuse(
+        self, scope: Scope, receive: Receive, send: Send, *, read: int, more: bool = True
+    ) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.DRAIN_SECONDS):
+                while more and read < self.DRAIN_BYTES:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client went away
+                    read += len(message.get("body", b""))
+                    more = message.get("more_body", False)
+        limit = f"request body larger than {self.max_bytes} bytes; split it (the SDK batches metrics itself)"
+        # Closed after the answer: what is left of a body too large to drain is never read.
+        response = JSONResponse({"error": limit}, 413, headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body read already, then whatever the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class WebSocketMessageLimit:
+    """Closes a WebSocket connection (1009, 'message too big') that sends a message over ``max_bytes``:
+    a subscribe message is a document and a few variables, never megabytes."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def limited() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                text, data = message.get("text"), message.get("bytes")
+                size = len(text.encode()) if text is not None else len(data or b"")
+                if size > self.max_bytes:
+                    await send({"type": "websocket.close", "code": 1009, "reason": "message too big"})
+                    return {"type": "websocket.disconnect", "code": 1009}
+            return message
+
+        await self.app(scope, limited, send)

@@ -17,8 +17,9 @@ MASKED_MESSAGE = "Unexpected error."
 INTERNAL = "INTERNAL_SERVER_ERROR"
 INVALID_QUERY = "GRAPHQL_VALIDATION_FAILED"
 
-# Details of a DomainError that are safe and useful to clients (which input failed, and where).
-_PUBLIC_DETAILS = ("field", "path", "kind", "reason")
+# Details of a DomainError that are safe and useful to clients (which input failed, and where; when to
+# try again).
+_PUBLIC_DETAILS = ("field", "path", "kind", "reason", "retryAfter")
 
 
 def is_expected(error: GraphQLError) -> bool:

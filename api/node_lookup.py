@@ -10,7 +10,7 @@ from api.context import Info
 from api.ids import decode_any_id
 from api.node import Node
 from api.optimizations.types import Optimization
-from api.projects.types import Project
+from api.projects.types import ApiKey, Project
 from api.runs.types import Run
 from api.workflows.types import Workflow
 from domain.errors import NotFound
@@ -35,13 +35,18 @@ async def _optimization(info: Info, ident: str) -> Node:
     return Optimization.from_domain(optimization)
 
 
-# ApiKey and OptimizationResult IDs are well-formed but not yet resolvable: the domain services have no
-# single lookup for them (see AccessService / OptimizationService), so they answer null like a missing one.
+async def _api_key(info: Info, ident: str) -> Node:
+    return ApiKey.from_domain(await info.context.services.access.get_api_key(info.context.actor, ident))
+
+
+# OptimizationResult IDs are well-formed but not resolvable here: OptimizationService has no single
+# lookup for a result, so they answer null like a missing one.
 RESOLVERS: dict[str, Callable[[Info, str], Awaitable[Node]]] = {
     "Run": _run,
     "Workflow": _workflow,
     "Project": _project,
     "Optimization": _optimization,
+    "ApiKey": _api_key,
 }
 
 

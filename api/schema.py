@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from api.errors import ErrorPolicy, log_unexpected
+from api.limits import RateLimit, cost_limit, hide_suggestions
 from api.metrics.mutations import MetricMutations
 from api.metrics.subscriptions import MetricSubscriptions
 from api.node_lookup import NodeQueries
@@ -38,9 +39,11 @@ from api.workflows.queries import WorkflowQueries
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 
 # Limits on what one document may ask for (DESIGN §8); generous for dashboards, fatal to abuse.
+# The UI's run page asks one aliased series per metric key, hence aliases well above a handful.
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5_000
+DEFAULT_MAX_COST = 100_000  # PTW_MAX_QUERY_COST; see api/cost.py for what is counted
 
 Query = merge_types(
     "Query",
@@ -53,24 +56,34 @@ Subscription = merge_types("Subscription", (MetricSubscriptions, RunSubscription
 
 
 class PtwSchema(strawberry.Schema):
+    suggestions = True
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Expected errors are the client's business; only unexpected ones are logged, with their traceback.
         log_unexpected(errors)
+        if not self.suggestions:
+            hide_suggestions(errors)
 
 
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+def build_schema(
+    *, introspection: bool = True, suggestions: bool = True, max_cost: int = DEFAULT_MAX_COST
+) -> strawberry.Schema:
+    """The schema with its request policies; production turns ``introspection`` and ``suggestions`` off
+    (they map the schema for an attacker) unless the settings turn them on."""
     extensions: list[Any] = [
         ErrorPolicy,
         OperationMetrics,
+        RateLimit,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        cost_limit(max_cost),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return PtwSchema(
+    built = PtwSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -78,6 +91,8 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         types=[Project, ApiKey, OptimizationResult],
         extensions=extensions,
     )
+    built.suggestions = suggestions
+    return built
 
 
 schema = build_schema()

@@ -44,8 +44,17 @@ class Telemetry:
         self.workers = Gauge("ptw_executor_workers", "Executors alive", registry=r)
         self.busy = Gauge("ptw_executor_busy", "Executors running a job", registry=r)
         self.queue_depth = Gauge("ptw_queue_depth", "Runs waiting for an executor", registry=r)
+        # The autoscalers' signal, per class: GPU executors scale on the gpu queue alone.
+        self.queue_depth_by_class = Gauge(
+            "ptw_queue_depth_by_class", "Runs waiting for an executor", ["resource_class"], registry=r
+        )
         self.desired_workers = Gauge(
-            "ptw_executor_desired_workers", "Workers the autoscaler wants", registry=r
+            "ptw_executor_desired_workers",
+            "Workers the autoscalers want (the pool's bounds without one)",
+            registry=r,
+        )
+        self.autoscaled = Gauge(
+            "ptw_autoscaler_workers", "Worker processes the autoscalers hold, by state", ["state"], registry=r
         )
         self.cache = CacheCounters()
         r.register(self.cache)
@@ -72,6 +81,10 @@ class Telemetry:
             self.workers.set(state.workers)
             self.busy.set(state.busy)
             self.queue_depth.set(state.queue_depth)
+            for resource_class, depth in state.queue_by_class.items():
+                self.queue_depth_by_class.labels(resource_class).set(depth)
+            self.autoscaled.labels("serving").set(sum(a.workers for a in state.autoscalers))
+            self.autoscaled.labels("draining").set(sum(a.draining for a in state.autoscalers))
             self.desired_workers.set(state.desired_workers)
         self.cache.stats = services.cache_stats()
         return generate_latest(self.registry)

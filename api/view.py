@@ -26,6 +26,7 @@ from api.errors import domain_error
 from api.telemetry import Telemetry
 from api.ui.graphiql import graphiql_page
 from domain.errors import DomainError, Unauthenticated
+from domain.events import Event, key_topic
 from domain.tenancy import Actor
 
 if TYPE_CHECKING:
@@ -36,7 +37,9 @@ if TYPE_CHECKING:
     from infra.bootstrap import Services
 
 BEARER = "bearer "
-# How long a revoked key's WebSocket may live on; each check is one authentication (3 SQL statements).
+# A revoked key's WebSocket connections end at once on the ``KeyRevoked`` event; this re-check is the
+# fallback for a lost event (pub/sub is at most once) and for a key that lost a role. Each check is one
+# authentication (one SQL round trip).
 KEY_RECHECK_SECONDS = 30.0
 
 
@@ -119,21 +122,37 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
         if isinstance(context.request, WebSocket):
             self._watches[id(context.request)] = asyncio.create_task(
-                self._end_when_revoked(context.request, secret)
+                self._end_when_revoked(context.request, secret, context.authenticated)
             )
         unset: UnsetType = UNSET
         return unset
 
-    async def _end_when_revoked(self, websocket: WebSocket, secret: str | None) -> None:
-        """A revoked key ends its live subscriptions: the key is checked again every so often, and the
-        connection closed with 4403 once it no longer authenticates."""
-        while websocket.application_state is WebSocketState.CONNECTED:
-            await asyncio.sleep(KEY_RECHECK_SECONDS)
-            if websocket.application_state is not WebSocketState.CONNECTED:
-                return
+    async def _end_when_revoked(self, websocket: WebSocket, secret: str | None, actor: Actor) -> None:
+        """A revoked key ends its live subscriptions: at once when its ``KeyRevoked`` event arrives (on
+        any replica: the event travels the bus), else at the next periodic re-check, which also ends a
+        connection whose key lost a role. Closed with 4403, the protocol's 'Forbidden'."""
+        async with self.services.bus.subscribe([key_topic(actor.key_id)]) as revocations:
+            revoked = asyncio.ensure_future(anext(aiter(revocations)))
             try:
-                await self.authenticate(secret)
-            except DomainError:
-                with contextlib.suppress(Exception):  # it may have gone meanwhile
-                    await websocket.close(code=4403, reason="Forbidden")
-                return
+                allowed = await self._allowed_while_open(websocket, revoked, secret, actor)
+            finally:
+                revoked.cancel()
+        if not allowed:
+            with contextlib.suppress(Exception):  # it may have gone meanwhile
+                await websocket.close(code=4403, reason="Forbidden")
+
+    async def _allowed_while_open(
+        self, websocket: WebSocket, revoked: asyncio.Future[Event], secret: str | None, actor: Actor
+    ) -> bool:
+        """False as soon as the key is revoked or loses a role; True once the connection closed first."""
+        while websocket.application_state is WebSocketState.CONNECTED:
+            done, _ = await asyncio.wait({revoked}, timeout=KEY_RECHECK_SECONDS)
+            if websocket.application_state is not WebSocketState.CONNECTED:
+                return True
+            if done and revoked.exception() is None:
+                return False
+            if done:  # the event subscription broke: the re-checks alone watch the key from now on
+                revoked = asyncio.get_running_loop().create_future()
+            if not await self.services.access.still_allowed(actor, secret):
+                return False
+        return True

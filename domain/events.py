@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
 from domain.metrics import MetricBatch
+from domain.optimizations import Optimization, OptimizationResult
 from domain.runs import Run
 
 
@@ -15,6 +17,14 @@ def run_topic(run_id: str) -> str:
 
 def project_topic(project_id: str) -> str:
     return f"project:{project_id}"
+
+
+def optimization_topic(optimization_id: str) -> str:
+    return f"optimization:{optimization_id}"
+
+
+def key_topic(key_id: str) -> str:
+    return f"key:{key_id}"
 
 
 @dataclass(frozen=True)
@@ -41,4 +51,33 @@ class RunLogged:
     at: datetime
 
 
-Event = RunChanged | MetricsRecorded | RunLogged
+@dataclass(frozen=True)
+class KeyRevoked:
+    """An API key was revoked: whatever it holds open (WebSocket connections) ends now, on every replica."""
+
+    key_id: str
+
+
+class Progress(enum.StrEnum):
+    STARTED = "STARTED"
+    TRIAL_STARTED = "TRIAL_STARTED"
+    TRIAL_REPORTED = "TRIAL_REPORTED"
+    TRIAL_COMPLETED = "TRIAL_COMPLETED"
+    TRIAL_PRUNED = "TRIAL_PRUNED"
+    TRIAL_FAILED = "TRIAL_FAILED"
+    NEW_BEST = "NEW_BEST"
+    FINISHED = "FINISHED"
+
+
+@dataclass(frozen=True)
+class OptimizationProgressed:
+    """A step of an optimization: it started, a trial started, reported, ended, became the best; it ended."""
+
+    optimization: Optimization
+    progress: Progress
+    result: OptimizationResult | None = None
+    step: int | None = None
+    value: float | None = None
+
+
+Event = RunChanged | MetricsRecorded | RunLogged | OptimizationProgressed | KeyRevoked

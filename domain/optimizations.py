@@ -50,6 +50,17 @@ class Optimization:
     max_parallel: int | None = None
     error: str | None = None
     finished_at: datetime | None = None
+    time_budget_seconds: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # fixed for every trial, over the defaults
+    started_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (
+            OptimizationStatus.SUCCEEDED,
+            OptimizationStatus.FAILED,
+            OptimizationStatus.CANCELLED,
+        )
 
 
 @dataclass
@@ -62,3 +73,11 @@ class OptimizationResult:
     value: float | None = None
     run_id: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    number: int | None = None  # the trial's number in its search, from 0
+    intermediate: dict[int, float] = field(default_factory=dict)  # reported values by step
+    # Opaque to the domain: what the search strategy keeps about this trial (Optuna's system attributes).
+    search_state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def last_reported(self) -> float | None:
+        return self.intermediate[max(self.intermediate)] if self.intermediate else None

@@ -9,9 +9,9 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from domain.events import Event
-from domain.executors import ExecutorState
+from domain.executors import AutoscalerState, ExecutorState
 from domain.metrics import MetricBatch, MetricPoint
-from domain.optimizations import Optimization, OptimizationResult
+from domain.optimizations import Optimization, OptimizationResult, OptimizationStatus
 from domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
 from domain.tenancy import ApiKey, Membership, Project
 from domain.workflows import Workflow
@@ -125,12 +125,20 @@ class CheckpointRepository(Protocol):
 class OptimizationRepository(Protocol):
     async def add(self, optimization: Optimization) -> None: ...
     async def update(self, optimization: Optimization) -> None: ...
-    async def get(self, optimization_id: str) -> Optimization | None: ...
+    async def get(self, optimization_id: str, *, for_update: bool = False) -> Optimization | None: ...
     async def find(self, project_ids: Sequence[str], page: PageRequest) -> Page[Optimization]: ...
-    async def add_result(self, result: OptimizationResult) -> None: ...
+    async def with_status(self, statuses: Sequence[OptimizationStatus]) -> list[Optimization]: ...
+    async def add_result(self, result: OptimizationResult) -> None:
+        """A second result of the same (optimization, number) is a Conflict: trials are never doubled."""
+        ...
+
     async def update_result(self, result: OptimizationResult) -> None: ...
     async def results(self, optimization_id: str, page: PageRequest) -> Page[OptimizationResult]: ...
-    async def result_for_run(self, run_id: str) -> OptimizationResult | None: ...
+    async def all_results(self, optimization_id: str) -> list[OptimizationResult]:
+        """Every result of the optimization, by trial number (then creation)."""
+        ...
+
+    async def result_for_run(self, run_id: str, *, for_update: bool = False) -> OptimizationResult | None: ...
 
 
 class UnitOfWork(Protocol):
@@ -215,6 +223,10 @@ class JobQueue(Protocol):
         """Jobs waiting, per resource class."""
         ...
 
+    async def in_progress(self) -> dict[str, int]:
+        """Jobs an executor took and has not finished yet, per resource class."""
+        ...
+
 
 class ParamsValidator(Protocol):
     def errors(self, schema: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -232,3 +244,48 @@ class ExecutorRegistry(Protocol):
     async def announce(self, state: ExecutorState) -> None: ...
     async def leave(self, executor_id: str) -> None: ...
     async def alive(self) -> list[ExecutorState]: ...
+    async def publish_autoscaler(self, state: AutoscalerState, ttl: float) -> None:
+        """An autoscaler's latest decision; it is forgotten ``ttl`` seconds later unless published again."""
+        ...
+
+    async def retire_autoscaler(self, autoscaler_id: str) -> None: ...
+    async def autoscalers(self) -> list[AutoscalerState]:
+        """The decisions of the autoscalers that published within their ttl."""
+        ...
+
+
+@dataclass(frozen=True)
+class TrialSuggestion:
+    """What a search strategy proposes for the next trial."""
+
+    config: dict[str, Any]
+    search_state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PruneAdvice:
+    prune: bool
+    search_state: dict[str, Any]  # the trial's strategy state after deciding (pruners may keep some)
+
+
+class SearchStrategy(Protocol):
+    """Samplers and pruners of a hyperparameter search. Stateless between calls: every call is given the
+    search's trials as stored, so the search state lives in the database and any process may decide."""
+
+    def suggest(self, optimization: Optimization, trials: Sequence[OptimizationResult]) -> TrialSuggestion:
+        """The config of trial number ``len(trials)``, given every trial so far in number order."""
+        ...
+
+    def should_prune(
+        self, optimization: Optimization, trials: Sequence[OptimizationResult], trial: OptimizationResult
+    ) -> PruneAdvice:
+        """Whether ``trial`` (one of ``trials``, its latest report included) should stop now."""
+        ...
+
+
+class OptimizationLease(Protocol):
+    """Who drives an optimization now: with several API replicas, each search is advanced by one."""
+
+    def hold(self, optimization_id: str) -> AbstractAsyncContextManager[bool]:
+        """Inside, True when this process holds the optimization (until leaving); False when another does."""
+        ...

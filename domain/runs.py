@@ -62,6 +62,13 @@ class Run:
     optimization_id: str | None = None
     metric_seq: int = 0
     metric_keys: list[str] = field(default_factory=list)
+    heartbeat_at: datetime | None = None  # the executor's last sign of life for this attempt
+    drains: int = 0  # attempts handed back by a worker shutting down: not failures
+
+    @property
+    def failed_attempts(self) -> int:
+        """Attempts that ended in a failure or a lost executor, the one in progress included."""
+        return self.attempt - self.drains
 
     def transition(self, to: RunStatus, at: datetime) -> None:
         if to not in TRANSITIONS[self.status]:
@@ -77,12 +84,15 @@ class Run:
         if to.terminal:
             self.finished_at = at
 
-    def requeue(self, at: datetime) -> None:
-        """The executor was lost: queue the run again as a new attempt that resumes from its checkpoint."""
+    def requeue(self, at: datetime, *, drained: bool = False) -> None:
+        """The executor was lost (or, ``drained``, handed the run back while shutting down): queue the run
+        again as a new attempt that resumes from its checkpoint."""
         self.transition(RunStatus.QUEUED, at)
         self.attempt += 1
+        self.drains += drained
         self.executor = None
         self.device = None
+        self.heartbeat_at = None
 
 
 @dataclass(frozen=True)

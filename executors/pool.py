@@ -34,8 +34,10 @@ class JobSource(Protocol):
 class LocalExecutorPool:
     """Slots run one attempt at a time each, in a child process started before the job arrives.
 
-    ``stop`` ends the children of runs in progress without finishing those runs: they are executor
-    losses, which the recovery service retries; ``stop`` returns their ids."""
+    ``stop`` drains: the runs in progress are told (``ctx.stopping``), given a grace period, then stopped,
+    and handed back to the queue as their next attempt without counting a failure. It returns the ids of
+    the runs that were in progress: ``RecoveryService.recover_lost`` retries those it could not hand back
+    and leaves the others alone."""
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class LocalExecutorPool:
         *,
         limits: SupervisionLimits | None = None,
         heartbeat_interval: float = 5.0,
+        run_heartbeat: float = 5.0,
         prune_advisor: PruneAdvisor | None = None,
         name: str | None = None,
     ) -> None:
@@ -68,30 +71,51 @@ class LocalExecutorPool:
             threads=threads_per_slot(slots),
             limits=limits or SupervisionLimits(),
             prune_advisor=prune_advisor,
+            run_heartbeat=run_heartbeat,
         )
         prefix = name or f"local-{socket.gethostname()}-{os.getpid()}"
         self.slots = [ExecutorSlot(self.services, f"{prefix}-{i}") for i in range(slots)]
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     async def start(self) -> None:
         self.services.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        self._stopping = False
+        for slot in self.slots:
+            slot.draining = False
         self._tasks = [asyncio.create_task(self._serve(slot), name=slot.id) for slot in self.slots]
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="executor-heartbeat"))
 
     async def stop(self, grace: float = 5.0) -> list[str]:
-        """Stop every slot and child within about ``grace`` seconds; the ids of the runs cut short."""
+        """Drain every slot: runs in progress get ``grace`` seconds to checkpoint and return, then their
+        children are stopped; each is handed back to the queue. Returns the ids of the runs that were in
+        progress; the caller recovers them as lost (``recover_lost`` leaves those handed back alone)."""
+        self._stopping = True
+        stopped = [slot.run_id for slot in self.slots if slot.run_id]
+        for slot in self.slots:
+            slot.drain()
+        busy = [task for slot, task in zip(self.slots, self._tasks, strict=False) if slot.run_id]
+        for task in self._tasks:
+            if task not in busy:
+                task.cancel()  # idle slots, and the heartbeat
+        if busy:
+            await asyncio.wait(busy, timeout=grace)
+            for slot in self.slots:
+                slot.end_drain()
+            limits = self.services.limits
+            await asyncio.wait(busy, timeout=limits.cancel_grace + 2 * limits.kill_grace + 10.0)
         interrupted = [slot.run_id for slot in self.slots if slot.run_id]
         for task in self._tasks:
             task.cancel()
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=grace)
+            await asyncio.wait(self._tasks, timeout=5.0)
         for slot in self.slots:  # whatever did not stop in time is killed outright
             slot.kill()
         for slot in self.slots:
             with contextlib.suppress(Exception):
                 await self.registry.leave(slot.id)
         self._tasks = []
-        return interrupted
+        return list(dict.fromkeys([*stopped, *interrupted]))
 
     async def _heartbeat(self) -> None:
         while True:
@@ -101,7 +125,7 @@ class LocalExecutorPool:
 
     async def _serve(self, slot: ExecutorSlot) -> None:
         try:
-            while True:
+            while not self._stopping:
                 try:
                     await self._serve_one(slot)
                 except asyncio.CancelledError:
@@ -115,6 +139,10 @@ class LocalExecutorPool:
     async def _serve_one(self, slot: ExecutorSlot) -> None:
         await slot.ready()
         job = await self.queue.take(slot.resource_classes)
+        if self._stopping:  # taken as the drain began: leave it queued for the next start
+            self.queue.forget(job.run_id, job.attempt)
+            await self.queue.enqueue(job)
+            return
         try:
             await slot.execute(job.run_id, job.attempt)
         except ClaimFailed:

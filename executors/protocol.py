@@ -4,7 +4,8 @@ Child → parent, one JSON object a line on a dedicated pipe (never stdout, whic
 ``ready``, ``started {device}``, ``metrics {segments: [...]}`` (see ``metrics_message``),
 ``report {value, step}``, ``checkpoint {uri, step, size}``, ``log {line}``, ``result {summary}``,
 ``error {type, message, traceback, phase}``.
-Parent → child on stdin: first the job (one JSON line), then control words (``cancel``, ``prune``).
+Parent → child on stdin: first the job (one JSON line), then control words (``cancel``, ``prune``,
+``drain``: the worker is shutting down and the attempt will resume elsewhere from its last checkpoint).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ ERROR = "error"
 
 CANCEL = "cancel"
 PRUNE = "prune"
-CONTROL_WORDS = frozenset({CANCEL, PRUNE})
+DRAIN = "drain"
+CONTROL_WORDS = frozenset({CANCEL, PRUNE, DRAIN})
 
 # An error raised while importing the entrypoint, as opposed to one raised by the training code.
 PHASE_IMPORT = "import"

@@ -10,6 +10,7 @@ crash, a leak or GPU memory never outlives the run. Later stdin lines are contro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -23,6 +24,7 @@ from types import FrameType
 from typing import Any
 
 from executors import protocol
+from executors.artifacts import KEY_ENV, ArtifactStore, store_from_env
 from executors.device import device_name, pick_device
 from executors.sdk import MessageChannel, RunContext, follow_control
 
@@ -35,6 +37,20 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     # Once is enough: a second SIGTERM must not interrupt the flush of what the run logged.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated("the run was stopped (SIGTERM)")
+
+
+def die_with_supervisor() -> None:
+    """Ask Linux to kill this process when its supervisor dies (a worker killed with SIGKILL): an attempt
+    nobody supervises must not go on training while the run is retried elsewhere. A no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the supervisor died before the request took effect
+        os._exit(1)
 
 
 def prepare_torch(threads: int | None) -> Any:
@@ -67,14 +83,14 @@ def _error(exc: BaseException, phase: str) -> dict[str, Any]:
     }
 
 
-def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts_dir: Path) -> int:
+def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts: ArtifactStore) -> int:
     """Run one job to its end; every way out sends a result or an error. Returns the exit status."""
     ctx = RunContext(
         run_id=job["run_id"],
         attempt=int(job["attempt"]),
         params=job.get("params") or {},
         device=device,
-        artifacts_dir=artifacts_dir,
+        artifacts=artifacts,
         channel=channel,
         checkpoint_uri=job.get("checkpoint_uri"),
     )
@@ -111,10 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    die_with_supervisor()
     # The user's prints should reach the run's log as they happen, not when a block buffer fills.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     channel = MessageChannel(os.fdopen(args.message_fd, "wb"))
+    # PTW_ARTIFACTS_URL, PTW_S3_ENDPOINT_URL, PTW_CHECKPOINT_KEY; a bad one stops the runner before it is
+    # ready, with the reason in its stderr. The key then leaves the environment: what the training code
+    # starts (data loader workers, shells) has no use for it.
+    artifacts = store_from_env(os.environ, args.artifacts_dir)
+    os.environ.pop(KEY_ENV, None)
     try:
         device = prepare_torch(args.threads)
         channel.send(
@@ -123,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         line = sys.stdin.buffer.readline()
         if not line.strip():
             return 0  # the pool is stopping before a job came
-        return run_job(json.loads(line), channel, device, args.artifacts_dir)
+        return run_job(json.loads(line), channel, device, artifacts)
     except Terminated:
         return 143
 

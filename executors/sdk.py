@@ -2,13 +2,18 @@
 
 Training code is a function ``train(ctx) -> dict`` and imports nothing else of ours. Everything a run
 reports travels to its supervisor over a pipe; ``ctx.log`` and ``ctx.report`` only append to a buffer that a
-background thread sends every ``flush_interval`` seconds (or sooner once ``flush_points`` points wait), so
-they never wait on the control plane. Points still buffered when the function returns or raises are sent
-before the run's result: nothing logged is lost.
+background thread sends every ``flush_interval`` seconds (at once for a row logged after a quiet spell, sooner
+once ``flush_points`` points wait), so they never wait on the control plane. Points still buffered when the
+function returns or raises are sent before the run's result: nothing logged is lost.
 
 Values: ``ctx.log`` takes real numbers (Python or numpy numbers, one-element tensors). Anything else raises
 ``TypeError`` at the call. NaN and ±inf cannot be stored (JSON and GraphQL floats have no such values): they
 are dropped here, and the first one of each key is reported once as a log line of the run.
+
+Stopping: ``ctx.cancelled`` turns True when the run is asked to stop; ``ctx.stopping`` (with it) when the
+worker is shutting down. Training code that sees either should save a checkpoint and return; after a
+``stopping`` the run resumes from that checkpoint on another worker, as a new attempt that is not counted
+as a failure.
 
 This module does not import torch until a checkpoint is saved or loaded.
 """
@@ -18,15 +23,16 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import unquote, urlparse
 
 from executors import protocol
+from executors.artifacts import ArtifactStore, LocalStore, checkpoint_path
+
+__all__ = ["MessageChannel", "RunContext", "checkpoint_path", "follow_control"]
 
 Message = dict[str, Any]
 _FLOATS = {float}
@@ -63,23 +69,29 @@ class RunContext:
         attempt: int,
         params: Mapping[str, Any],
         device: Any,
-        artifacts_dir: Path,
         channel: MessageChannel,
+        artifacts_dir: Path | None = None,
+        artifacts: ArtifactStore | None = None,
         checkpoint_uri: str | None = None,
-        flush_interval: float = 0.05,
+        flush_interval: float = 0.02,
         flush_points: int = 5000,
     ) -> None:
         self.run_id = run_id
         self.attempt = attempt
         self.params: dict[str, Any] = dict(params)
         self.device = device
-        self._artifacts_dir = Path(artifacts_dir)
+        if artifacts is None:
+            if artifacts_dir is None:
+                raise TypeError("RunContext needs an artifact store or an artifacts directory")
+            artifacts = LocalStore(Path(artifacts_dir))
+        self._artifacts = artifacts
         self._channel = channel
         self._earlier_checkpoint = checkpoint_uri
-        self._latest_checkpoint: Path | None = None
+        self._latest_checkpoint: str | None = None
         self._saves = 0
         self._flush_interval = flush_interval
         self._flush_points = flush_points
+        self._drained_at = 0.0  # time.time() of the last send of points
         self._lock = threading.Lock()
         # Rows as logged: (keys, step, time, values). Cheap to append; encoded by the sender thread.
         self._rows: list[protocol.Row] = []
@@ -88,6 +100,7 @@ class RunContext:
         self._messages: list[Message] = []
         self._warned: set[str] = set()
         self._cancelled = threading.Event()
+        self._stopping = threading.Event()
         self._prune = threading.Event()
         self._wake = threading.Event()
         self._closed = threading.Event()
@@ -116,12 +129,18 @@ class RunContext:
             total = math.nan
         if not math.isfinite(total):  # rare: find and drop the non-finite values
             keys, values = self._finite_only(keys, values, step)
-        row = (keys, step, time.time(), values)
+        now = time.time()
+        row = (keys, step, now, values)
         with self._lock:
+            idle = not self._rows
             self._rows.append(row)
             self._pending += len(values)
             full = self._pending >= self._flush_points
-        if full:
+        # A row logged after a flush interval without a send goes at once (what a live chart waits for);
+        # others wait for the interval. So at most one message an interval leaves, whatever the pace:
+        # each costs the training process a thread switch and a write, and every live subscriber a
+        # message to receive.
+        if full or (idle and now - self._drained_at >= self._flush_interval):
             self._wake.set()
 
     def _check_keys(self, keys: tuple[Any, ...]) -> None:
@@ -160,50 +179,51 @@ class RunContext:
 
     @property
     def cancelled(self) -> bool:
-        """True once the run was asked to stop; return as soon as convenient (it is stopped anyway)."""
+        """True once the run was asked to stop, for whatever reason (a user's cancel, its worker shutting
+        down: see ``stopping``); return as soon as convenient (it is stopped anyway)."""
         return self._cancelled.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once the worker running this attempt is shutting down (a deploy, a scale-down, a spot
+        machine taken back). Save a checkpoint and return: the run is queued again and resumes from its
+        last checkpoint on another worker, without counting a failed attempt, and what this attempt
+        returns is ignored. Code that does not look is stopped after the worker's grace period
+        (``PTW_DRAIN_GRACE``). ``cancelled`` is True as well, so code that only checks it also stops."""
+        return self._stopping.is_set()
 
     # -- checkpoints ---------------------------------------------------------------------------
 
     def save_checkpoint(self, state: Any, step: int | None = None) -> None:
-        """``torch.save`` the state atomically: a reader never sees a half-written checkpoint."""
+        """``torch.save`` the state to the run's artifact store (a directory or a bucket, encrypted when a
+        key is configured) atomically: a reader never sees a half-written checkpoint. Reported once stored."""
         import torch
 
         step = None if step is None else _step(step)
         self._saves += 1
-        run_dir = self._artifacts_dir / self.run_id
-        run_dir.mkdir(parents=True, exist_ok=True)
         name = f"a{self.attempt}-s{step}.pt" if step is not None else f"a{self.attempt}-n{self._saves}.pt"
-        final = run_dir / name
-        tmp = run_dir / f".{name}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self._latest_checkpoint = final
-        size = final.stat().st_size
-        self._post({"kind": protocol.CHECKPOINT, "uri": final.as_uri(), "step": step, "size": size})
+        artifact = self._artifacts.save(f"{self.run_id}/{name}", lambda f: torch.save(state, f))
+        self._latest_checkpoint = artifact.uri
+        self._post({"kind": protocol.CHECKPOINT, "uri": artifact.uri, "step": step, "size": artifact.size})
 
     def load_checkpoint(self, *, weights_only: bool = True) -> Any | None:
-        """The newest checkpoint of this run (this attempt's, else an earlier attempt's), or None."""
-        path = self._latest_checkpoint or (
-            checkpoint_path(self._earlier_checkpoint) if self._earlier_checkpoint else None
-        )
-        if path is None:
+        """The newest checkpoint of this run, or None: this attempt's own, else the latest of earlier
+        attempts (on whichever worker they ran). A wrong key or an altered object raises."""
+        uri = self._latest_checkpoint or self._earlier_checkpoint
+        if uri is None:
             return None
         import torch
 
-        return torch.load(path, map_location=self.device, weights_only=weights_only)
+        with self._artifacts.open(uri) as f:
+            return torch.load(f, map_location=self.device, weights_only=weights_only)
 
     # -- the runner's side ---------------------------------------------------------------------
 
     def handle_control(self, word: str) -> None:
-        if word == protocol.CANCEL:
+        if word == protocol.DRAIN:
+            self._stopping.set()
+            self._cancelled.set()
+        elif word == protocol.CANCEL:
             self._cancelled.set()
         elif word == protocol.PRUNE:
             self._prune.set()
@@ -238,6 +258,8 @@ class RunContext:
         with self._lock:
             rows, self._rows, self._pending = self._rows, [], 0
             messages, self._messages = self._messages, []
+            if rows:
+                self._drained_at = time.time()
         chunk: list[protocol.Row] = []
         size = 0
         for row in rows:
@@ -261,15 +283,6 @@ def follow_control(ctx: RunContext, stream: IO[bytes], on_line: Callable[[str], 
             on_line(word)
         ctx.handle_control(word)
     ctx.handle_control(protocol.CANCEL)
-
-
-def checkpoint_path(uri: str) -> Path:
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "":
-        return Path(uri)
-    raise ValueError(f"this executor cannot read checkpoints at {uri!r} (only local files)")
 
 
 def _step(step: Any) -> int:

@@ -21,7 +21,7 @@ from domain.ports import EventBus, ExecutorRegistry
 from domain.services.execution import ExecutionService
 from domain.services.metrics import MetricService
 from executors.device import resource_classes_for
-from executors.supervisor import PruneAdvisor, RunSupervisor, SupervisionLimits
+from executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, SupervisionLimits
 from executors.warm_runner import RunnerFailed, WarmRunner
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ class SlotServices:
     threads: int | None = None
     limits: SupervisionLimits = field(default_factory=SupervisionLimits)
     prune_advisor: PruneAdvisor | None = None
+    # Seconds between heartbeats of a run in progress (written to the run in the database).
+    run_heartbeat: float = 5.0
 
 
 class ExecutorSlot:
@@ -55,6 +57,8 @@ class ExecutorSlot:
         self.id = slot_id
         self.runner: WarmRunner | None = None
         self.run_id: str | None = None
+        self.supervisor: RunSupervisor | None = None
+        self.draining = False
         self.resource_classes: tuple[str, ...] = ()
         self.devices: tuple[str, ...] = ()
         self._ready: WarmRunner | None = None  # the runner that said ready, once it has
@@ -90,16 +94,44 @@ class ExecutorSlot:
         runner = self.runner
         assert runner is not None
         self.run_id, self._ready = job.run_id, None  # one child per attempt: this one is used up
+        s = self.services
+        self.supervisor = RunSupervisor(s.execution, s.metrics, s.bus, job, runner, s.limits, s.prune_advisor)
+        if self.draining:
+            self.supervisor.drain()
+        beating = asyncio.create_task(self._beat(job.run_id, job.attempt), name=f"{self.id}-heartbeat")
         await self.announce()
         try:
-            s = self.services
-            await RunSupervisor(s.execution, s.metrics, s.bus, job, runner, s.limits, s.prune_advisor).run()
+            await self.supervisor.run()
             if self.runner is runner:  # kept when interrupted, so that stopping the slot can kill it
                 self.runner = None
         finally:
-            self.run_id = None
+            beating.cancel()
+            self.run_id, self.supervisor = None, None
             await self.announce()
         return True
+
+    def drain(self) -> None:
+        """The executor is shutting down: tell the attempt in progress (``ctx.stopping``), and any this
+        slot starts from now on; such an attempt is handed back to the queue, not counted as a failure."""
+        self.draining = True
+        if self.supervisor is not None:
+            self.supervisor.drain()
+
+    def end_drain(self) -> None:
+        """The grace period is over: stop the child (cancel, SIGTERM, SIGKILL); the run is handed back."""
+        if self.supervisor is not None and self.supervisor.draining:
+            self.supervisor.request_stop(DRAIN)
+
+    async def _beat(self, run_id: str, attempt: int) -> None:
+        """Tell the run monitor this attempt is alive. A refused beat means the attempt is no longer the
+        run's (re-queued by the monitor, cancelled...): the supervisor notices it from the run's status."""
+        while True:
+            await asyncio.sleep(self.services.run_heartbeat)
+            try:
+                if not await self.services.execution.heartbeat(run_id, attempt, self.id):
+                    log.info("executor %s: run %s attempt %s is no longer its own", self.id, run_id, attempt)
+            except Exception:
+                log.warning("executor %s cannot heartbeat run %s", self.id, run_id, exc_info=True)
 
     async def close(self, grace: float = 1.0) -> None:
         """Stop the idle runner (and any warm-up under way); a busy one is stopped by its supervisor."""

@@ -33,7 +33,7 @@ T = TypeVar("T")
 MAX_ERROR = 4000
 COALESCE_POINTS = 50_000  # within the domain's 100,000 points per call
 _END: dict[str, Any] = {"kind": "end of messages"}
-CANCEL, TIMEOUT, SUPERSEDED = "cancel", "timeout", "superseded"
+CANCEL, TIMEOUT, SUPERSEDED, DRAIN = "cancel", "timeout", "superseded", "drain"
 # Asked after each report whether to prune the run (the optimizer's hook); True sends 'prune'.
 PruneAdvisor = Callable[[RunJob, float, int], Awaitable[bool]]
 
@@ -68,6 +68,9 @@ class RunSupervisor:
         self.result: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.stop_reason: str | None = None
+        self.pruned = False  # the optimizer told the run to stop early
+        self.draining = False  # the worker is shutting down: the attempt is handed back, not finished
+        self._drain = asyncio.Event()
         self._stop = asyncio.Event()
 
     async def run(self) -> Outcome:
@@ -81,10 +84,30 @@ class RunSupervisor:
             )
         finally:
             await self.runner.stop(self.limits.kill_grace, self.limits.kill_grace)
+        job = self.job
+        if self.draining and self.stop_reason in (None, DRAIN):
+            await self._retrying(
+                lambda: self.execution.release(job.run_id, job.attempt, "its worker is shutting down"),
+                "hand the run back",
+            )
+            return outcome
         await self._retrying(
-            lambda: self.execution.finish(self.job.run_id, self.job.attempt, outcome), "finish the run"
+            lambda: self.execution.finish(job.run_id, job.attempt, outcome), "finish the run"
         )
         return outcome
+
+    def drain(self) -> None:
+        """The worker is shutting down: tell the training code (``ctx.stopping``) so it can checkpoint and
+        return; whatever the attempt does from now on, the run is handed back to the queue. An attempt
+        that already sent its result or error is finished as usual."""
+        if self.result is None and self.error is None:
+            self.draining = True
+            self._drain.set()
+
+    async def _tell_drain(self) -> None:
+        await self._drain.wait()
+        with contextlib.suppress(RunnerFailed):
+            await self.runner.send_control(protocol.DRAIN)
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -98,9 +121,11 @@ class RunSupervisor:
         stderr = asyncio.create_task(self.output.pump(self.runner.process.stderr, "stderr"))
         pump = asyncio.create_task(self._pump_messages())
         stopping = asyncio.create_task(self._stop.wait())
+        telling: asyncio.Task[None] | None = None
         try:
             with contextlib.suppress(RunnerFailed):  # a runner that died is told apart by its exit below
                 await self.runner.send_job(job_message(self.job))
+            telling = asyncio.create_task(self._tell_drain())  # control words only after the job
             timeout = self.job.timeout_seconds
             deadline = loop.time() + timeout if timeout else None
             await asyncio.wait(
@@ -117,14 +142,19 @@ class RunSupervisor:
                 returncode = await self.runner.stop(self.limits.kill_grace, self.limits.kill_grace)
             await asyncio.wait({stdout, stderr}, timeout=self.limits.drain_timeout)
         finally:
-            for task in (watcher, stdout, stderr, pump, stopping):
-                task.cancel()
+            for task in (watcher, stdout, stderr, pump, stopping, telling):
+                if task is not None:
+                    task.cancel()
             await self.output.flush_dropped()
         return self._outcome(returncode)
 
     async def _stop_child(self) -> None:
         """'cancel' first (the code may return by itself), then SIGTERM, then SIGKILL."""
-        what = {CANCEL: "cancel requested", TIMEOUT: f"timed out after {self.job.timeout_seconds} s"}
+        what = {
+            CANCEL: "cancel requested",
+            TIMEOUT: f"timed out after {self.job.timeout_seconds} s",
+            DRAIN: "the worker's grace period to shut down is over",
+        }
         await self.output.system(f"{what.get(self.stop_reason or '', self.stop_reason)}: stopping the run")
         with contextlib.suppress(RunnerFailed):
             await self.runner.send_control(protocol.CANCEL)
@@ -172,10 +202,7 @@ class RunSupervisor:
     async def _handle(self, message: dict[str, Any]) -> None:
         kind, job = message["kind"], self.job
         if kind == protocol.METRICS:
-            points = [
-                MetricPoint(str(k), int(s), float(v), datetime.fromtimestamp(float(ts), UTC))
-                for k, s, v, ts in message["points"]
-            ]
+            points = metric_points(message["points"])
             await self._retrying(lambda: self.metrics.record(job.run_id, points), "record metrics")
         elif kind == protocol.STARTED:
             device = str(message["device"])
@@ -195,6 +222,7 @@ class RunSupervisor:
             )
         elif kind == protocol.REPORT:
             if self.prune_advisor and await self.prune_advisor(job, float(message["value"]), message["step"]):
+                self.pruned = True  # once told, the run ends PRUNED when its function returns
                 with contextlib.suppress(RunnerFailed):
                     await self.runner.send_control(protocol.PRUNE)
         elif kind == protocol.LOG:
@@ -238,10 +266,10 @@ class RunSupervisor:
         if self.stop_reason == SUPERSEDED:
             return Outcome(RunStatus.FAILED, error="this attempt was superseded")  # finish ignores it
         if self.result is not None:
-            return Outcome(RunStatus.SUCCEEDED, summary=self.result)
+            return Outcome(RunStatus.PRUNED if self.pruned else RunStatus.SUCCEEDED, summary=self.result)
         if self.error is not None:
             return Outcome(RunStatus.FAILED, error=self._error_text(self.error))
-        return Outcome(RunStatus.FAILED, error=self._death_text(returncode))
+        return Outcome(RunStatus.FAILED, error=self._death_text(returncode), retryable=True)
 
     def _error_text(self, error: dict[str, Any]) -> str:
         first = f"{error.get('type')}: {error.get('message')}"
@@ -279,6 +307,19 @@ class RunSupervisor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         return None
+
+
+def metric_points(points: list[list[Any]]) -> list[MetricPoint]:
+    """MetricPoints of a metrics message's ``[key, step, value, unix time]`` points. The points of one
+    logged row share their time: each time becomes a datetime once (this runs for every point logged)."""
+    stamps: dict[float, datetime] = {}
+    converted = []
+    for key, step, value, at in points:
+        stamp = stamps.get(at)
+        if stamp is None:
+            stamp = stamps[at] = datetime.fromtimestamp(float(at), UTC)
+        converted.append(MetricPoint(str(key), int(step), float(value), stamp))
+    return converted
 
 
 def job_message(job: RunJob) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from executors import protocol
+from executors.device import VISIBLE_DEVICES, runner_gpus
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,12 @@ class WarmRunner:
         command += ["--artifacts-dir", str(artifacts_dir)]
         if threads:
             command += ["--threads", str(threads)]
+        child_env = {**training_environ(os.environ), **(env or {}), "PYTHONUNBUFFERED": "1"}
+        # Each run its own GPU: the runner sees only the one it leased (as cuda:0) until it exits.
+        # (The first call asks nvidia-smi, so it runs off the event loop.)
+        gpu = None if VISIBLE_DEVICES in (env or {}) else (await asyncio.to_thread(runner_gpus)).lease()
+        if gpu is not None:
+            child_env.update(gpu.env())
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,
@@ -53,14 +60,18 @@ class WarmRunner:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=(write_fd,),
-                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+                env=child_env,
                 start_new_session=True,
             )
         except BaseException:
             os.close(read_fd)
+            if gpu is not None:
+                gpu.release()
             raise
         finally:
             os.close(write_fd)  # the child holds the only write end: its exit is our EOF
+        if gpu is not None:
+            gpu.holder = process
         reader = asyncio.StreamReader(limit=MESSAGE_LIMIT)
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(
@@ -165,3 +176,13 @@ class WarmRunner:
         except TimeoutError:
             return ""
         return data.decode(errors="replace")[-limit:].strip()
+
+
+# Settings of the control plane that training code (tenant code) must never see: database and Redis URLs
+# carry credentials. The child gets what it needs explicitly through ``env`` (artifact store, checkpoint key).
+CONTROL_PLANE_SECRETS = ("PTW_DATABASE_URL", "PTW_REDIS_URL", "PTW_TEST_POSTGRES_URL", "PTW_TEST_REDIS_URL")
+
+
+def training_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The server's environment without the control plane's own credentials."""
+    return {k: v for k, v in environ.items() if k not in CONTROL_PLANE_SECRETS}

@@ -46,6 +46,7 @@ class ExecutorWorker:
         name: str,
         poll_delay: float = 0.02,
         heartbeat_interval: float = 5.0,
+        drain_grace: float = 20.0,
         on_interrupted: OnInterrupted | None = None,
     ) -> None:
         self.services = services
@@ -54,12 +55,12 @@ class ExecutorWorker:
         self.function_name = function_name
         self.poll_delay = poll_delay
         self.heartbeat_interval = heartbeat_interval
+        self.drain_grace = drain_grace
         self.on_interrupted = on_interrupted
         self.slots = [ExecutorSlot(services, f"{name}-{i}") for i in range(slots)]
         self.workers: list[Worker] = []
         self._free: asyncio.Queue[ExecutorSlot] = asyncio.Queue()
         self._stopping = asyncio.Event()
-        self._interrupted: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
     @property
@@ -93,20 +94,32 @@ class ExecutorWorker:
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="executor-heartbeat"))
         log.info("worker consumes %s with %d slot(s)", ", ".join(self.resource_classes), len(self.slots))
 
-    async def stop(self, grace: float = 5.0) -> list[str]:
-        """Stop taking jobs, stop the children of runs in progress, and hand those runs to recovery."""
+    async def stop(self, grace: float | None = None) -> list[str]:
+        """Drain: stop taking jobs, tell the runs in progress (``ctx.stopping``), give them ``grace``
+        seconds (default ``drain_grace``) to checkpoint and return, then stop what still runs. Each run is
+        handed back to the queue as its next attempt without counting a failure. Runs whose hand-back did
+        not happen (their supervisor could not end in time) go to ``on_interrupted``, the recovery of lost
+        executors. Returns the ids of the runs that were in progress."""
+        grace = self.drain_grace if grace is None else grace
+        stopped = [slot.run_id for slot in self.slots if slot.run_id]
         for worker in self.workers:
             worker.allow_pick_jobs = False
-        # Jobs in progress end by themselves (so arq drops them from its queue) once their child stopped.
         self._stopping.set()
+        for slot in self.slots:
+            slot.drain()
         jobs = [task for worker in self.workers for task in worker.tasks.values() if not task.done()]
         if jobs:
             await asyncio.wait(jobs, timeout=grace)
-        interrupted = list(dict.fromkeys([*self._interrupted, *(s.run_id for s in self.slots if s.run_id)]))
+        for slot in self.slots:
+            slot.end_drain()
+        if jobs:  # cancel word, SIGTERM and SIGKILL each get their grace, then the hand-back is written
+            limits = self.services.limits
+            await asyncio.wait(jobs, timeout=limits.cancel_grace + 2 * limits.kill_grace + 10.0)
+        interrupted = [slot.run_id for slot in self.slots if slot.run_id]
         for task in [*self._tasks, *jobs]:
             task.cancel()
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=grace)
+            await asyncio.wait(self._tasks, timeout=5.0)
         for slot in self.slots:  # whatever did not stop in time is killed outright
             slot.kill()
             await slot.close()
@@ -118,30 +131,23 @@ class ExecutorWorker:
         self._tasks, self.workers = [], []
         if interrupted and self.on_interrupted is not None:
             await self.on_interrupted(interrupted)
-        return interrupted
+        return list(dict.fromkeys([*stopped, *interrupted]))
 
-    async def _run_attempt(self, ctx: dict[str, Any], run_id: str, attempt: int) -> bool | None:
-        """The arq job: True when the attempt ran here, False when the delivery was stale or a duplicate,
-        None when the worker stopped it (its run goes to recovery, which queues the next attempt)."""
+    async def _run_attempt(self, ctx: dict[str, Any], run_id: str, attempt: int) -> bool:
+        """The arq job: True when the attempt ran here (to its end, or handed back by a drain), False when
+        the delivery was stale or a duplicate."""
         slot = await self._free.get()
+        if self._stopping.is_set():  # picked just before the drain began: leave it to another worker
+            self._free.put_nowait(slot)
+            raise Retry(defer=0)
         renewal = asyncio.create_task(self._renew_in_progress(str(ctx["job_id"])))
-        execution = asyncio.create_task(slot.execute(run_id, attempt))
-        stopping = asyncio.create_task(self._stopping.wait())
         try:
-            await asyncio.wait({execution, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not execution.done():
-                if slot.run_id is not None:
-                    self._interrupted.append(slot.run_id)
-                execution.cancel()  # the supervisor stops the child on its way out
-                await asyncio.wait({execution})
-                return None
-            return execution.result()
+            return await slot.execute(run_id, attempt)
         except ClaimFailed as exc:
             log.warning("%s; delivering it again", exc)
             raise Retry(defer=1) from exc
         finally:
-            for task in (renewal, execution, stopping):
-                task.cancel()
+            renewal.cancel()
             self._free.put_nowait(slot)
             if not self._stopping.is_set():
                 slot.prewarm()  # the next job should find torch imported

@@ -18,12 +18,15 @@ from domain.services import (
     RunService,
     WorkflowService,
 )
+from domain.services.optimization_driver import OptimizationDriver
 from domain.services.workflows import WorkflowSpec
 from infra.db.database import Database
 from infra.live.memory_bus import InMemoryEventBus
 from infra.live.memory_registry import InMemoryExecutorRegistry
 from infra.params_validator import JsonSchemaValidator
 from infra.queue.memory_queue import InMemoryJobQueue
+from infra.ratelimit import RateLimiter, rate_limiter_for
+from infra.search import LocalLease, OptunaStrategy, PostgresLease
 from infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,6 +50,9 @@ class Services:
     registry: ExecutorRegistry
     pool: PoolService
     recovery: RecoveryService
+    # Advances the optimizations; run by `ptw serve` (see ptw/lifecycle.py), set by bootstrap.
+    optimization_driver: OptimizationDriver | None = None
+    rate_limiter: RateLimiter | None = None  # None: rate limits off (PTW_RATE_LIMIT=0)
     redis: Redis | None = None  # production mode only
     cache: RedisCache | None = None  # production mode only: the read cache of the unit of work
     # Adapters that hold connections or tasks, closed (in reverse order) before the database.
@@ -124,6 +130,7 @@ def _production_adapters(settings: Settings) -> _Adapters:
     from infra.live.redis_bus import RedisEventBus
     from infra.live.redis_metric_log import RedisMetricLog
     from infra.live.redis_registry import RedisExecutorRegistry
+    from infra.live.shared_log_reader import SharedLogReader
     from infra.queue.arq_queue import ArqJobQueue
 
     url = settings.resolved_database_url
@@ -135,13 +142,14 @@ def _production_adapters(settings: Settings) -> _Adapters:
     redis = Redis.from_url(settings.redis_url)
     prefix = settings.redis_prefix
     bus = RedisEventBus(redis, prefix)
+    metric_log = SharedLogReader(RedisMetricLog(redis, prefix))
     return _Adapters(
         bus=bus,
         queue=ArqJobQueue(redis, prefix),
         registry=RedisExecutorRegistry(redis, prefix, ttl=3 * settings.executor_heartbeat),
         redis=redis,
-        metric_log=RedisMetricLog(redis, prefix),
-        closers=[bus.close],
+        metric_log=metric_log,
+        closers=[bus.close, metric_log.close],
     )
 
 
@@ -160,23 +168,28 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -
         uow = cached_uow = caching_uow_factory(uow, adapters.redis, settings.redis_prefix)
         cache = cached_uow.cache
     validator = JsonSchemaValidator()
+    strategy = OptunaStrategy()
     services = Services(
         settings=settings,
         database=database,
         bus=bus,
         queue=queue,
-        access=AccessService(uow),
+        access=AccessService(uow, bus),
         workflows=WorkflowService(uow, validator),
         runs=RunService(uow, bus, queue, validator),
         metrics=MetricService(uow, bus, log=adapters.metric_log),
-        execution=ExecutionService(uow, bus),
-        optimizations=OptimizationService(uow),
+        execution=ExecutionService(uow, bus, queue, settings.max_attempts),
+        optimizations=OptimizationService(uow, bus, strategy, validator),
         registry=registry,
         recovery=RecoveryService(uow, bus, queue, settings.max_attempts),
         pool=PoolService(registry, queue, min_workers=settings.executors, max_workers=settings.executors),
         redis=adapters.redis,
         cache=cache,
         closers=adapters.closers,
+        rate_limiter=rate_limiter_for(settings, adapters.redis),
     )
+    lease = PostgresLease(database.engine) if database.dialect == "postgresql" else LocalLease()
+    services.optimization_driver = driver = OptimizationDriver(uow, bus, queue, strategy, lease, validator)
+    services.optimizations.on_start = driver.wake
     await services.workflows.install_builtins(builtin_specs())
     return services

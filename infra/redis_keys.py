@@ -34,6 +34,11 @@ def executors_index(prefix: str) -> str:
     return f"{prefix}:executors"
 
 
+def autoscalers(prefix: str) -> str:
+    """A hash of autoscaler id -> its latest decision (JSON with its expiry time), read by the pool."""
+    return f"{prefix}:autoscalers"
+
+
 # --- the read cache (infra/cache) -----------------------------------------------------------------------
 # ``v1`` is the codec version: a release that changes what a cached value holds bumps it, so replicas of
 # the old and the new release never read each other's values during a rolling deploy.
@@ -81,3 +86,11 @@ def metric_trim_mark(prefix: str, run_id: str) -> str:
 def metric_streams_active(prefix: str) -> str:
     """A set of the run ids whose metric stream the ingester still has to drain."""
     return f"{prefix}:metric-streams"
+
+
+# --- request rate limits (infra/ratelimit.py) -----------------------------------------------------------
+
+
+def rate_limit(prefix: str, key_id: str) -> str:
+    """A hash (tokens, at) holding one API key's token bucket; it expires once the bucket is full again."""
+    return f"{prefix}:ratelimit:{key_id}"

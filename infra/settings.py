@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,11 +21,70 @@ class Settings(BaseSettings):
     # arq polls its queue: this bounds the wait of a run for a free worker (the warm-dispatch target).
     worker_poll_delay: float = Field(default=0.02, gt=0, le=5, description="seconds between queue polls")
     executor_heartbeat: float = Field(default=5.0, gt=0, description="seconds between executor heartbeats")
+    cloudwatch_namespace: str | None = Field(
+        default=None, description="set: the API publishes QueueDepth and RunningRuns there every minute"
+    )
     executors: int = Field(default=2, ge=0, le=64, description="local executor slots of `ptw serve`")
     graphiql: bool | None = Field(default=None, description="default: on except in production")
     introspection: bool | None = Field(default=None, description="default: on except in production")
+    field_suggestions: bool | None = Field(
+        default=None, description="'Did you mean ...' in validation errors; default: on except in production"
+    )
+    # Limits of the API (docs/security.md); generous enough that the UI and the SDK never meet them.
+    max_request_bytes: int = Field(default=1_048_576, ge=1024, description="HTTP bodies above: 413")
+    max_query_cost: int = Field(default=100_000, ge=1, description="estimated fields a document may ask")
+    rate_limit: float = Field(default=100.0, ge=0, description="operations a second per API key; 0: off")
+    rate_limit_burst: int | None = Field(default=None, ge=1, description="default: 10 seconds' worth")
+    ws_init_timeout: float = Field(default=10.0, gt=0, description="seconds to send connection_init")
+    ws_max_subscriptions: int = Field(default=100, ge=1, description="operations open per connection")
+    ws_max_message_bytes: int = Field(default=262_144, ge=1024, description="larger messages close 1009")
+    ws_keepalive: float = Field(default=15.0, gt=0, description="seconds between keep-alive messages")
     max_attempts: int = Field(default=3, ge=1)
+    # Reliability (docs/reliability.md): a run whose heartbeat (every `executor_heartbeat` s) stayed the
+    # same for `run_lost_after` s, as API replicas check every `run_monitor_interval` s, is retried.
+    run_lost_after: float = Field(default=20.0, gt=0, description="seconds of silence: executor lost")
+    run_monitor_interval: float = Field(default=4.0, gt=0, description="seconds between run monitor checks")
+    drain_grace: float = Field(default=20.0, ge=0, description="seconds a stopping worker gives its runs")
+    reconcile_interval: float = Field(default=60.0, gt=0, description="seconds between queue reconciliations")
+    placement_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="seconds a run may wait with no executor of its class before it says so",
+    )
+    artifacts_url: str | None = Field(
+        default=None, description="file:///path or s3://bucket/prefix; default: data_dir/artifacts"
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; unset: AWS S3")
+    checkpoint_key: SecretStr | None = Field(
+        default=None, description="256-bit key (64 hex digits or base64): checkpoints sealed with AES-GCM"
+    )
     log_level: str = "info"
+
+    @field_validator("artifacts_url")
+    @classmethod
+    def _known_store(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("file:///", "s3://")):
+            raise ValueError("use file:///absolute/path or s3://bucket/prefix")
+        return url or None
+
+    @field_validator("checkpoint_key")
+    @classmethod
+    def _key_of_256_bits(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is None or not key.get_secret_value():
+            return None
+        from executors.artifacts.crypto import parse_key
+
+        parse_key(key.get_secret_value())  # refused at start, not at a run's first checkpoint
+        return key
+
+    def runner_env(self) -> dict[str, str]:
+        """What executor children are told about the artifact store: they read the environment only."""
+        env = {"PTW_ARTIFACTS_URL": self.artifacts_url or self.artifacts_dir.as_uri()}
+        if self.s3_endpoint_url:
+            env["PTW_S3_ENDPOINT_URL"] = self.s3_endpoint_url
+        if self.checkpoint_key is not None:
+            env["PTW_CHECKPOINT_KEY"] = self.checkpoint_key.get_secret_value()
+        return env
 
     @property
     def resolved_database_url(self) -> str:
@@ -52,3 +111,7 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.introspection if self.introspection is not None else self.env != "production"
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        return self.field_suggestions if self.field_suggestions is not None else self.env != "production"

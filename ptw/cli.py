@@ -50,10 +50,17 @@ def worker(
         int | None,
         typer.Option(help="Runs at a time (one warm child process each). Default: PTW_WORKER_SLOTS or 1."),
     ] = None,
+    autoscale: Annotated[
+        bool, typer.Option(help="Supervise `ptw worker` processes that follow the queue depth.")
+    ] = False,
+    minimum: Annotated[int, typer.Option("--min", min=0, help="With --autoscale: fewest workers.")] = 0,
+    maximum: Annotated[int, typer.Option("--max", min=1, help="With --autoscale: most workers.")] = 1,
+    idle_timeout: Annotated[
+        float, typer.Option(min=0, help="With --autoscale: seconds a worker stays idle before it drains.")
+    ] = 60.0,
 ) -> None:
-    """Run an executor on the production queue (PTW_REDIS_URL and PTW_DATABASE_URL) until SIGTERM/SIGINT."""
-    from ptw.worker import run_worker
-
+    """Run an executor on the production queue (PTW_REDIS_URL and PTW_DATABASE_URL) until SIGTERM/SIGINT;
+    with --autoscale, a supervisor of workers instead, from --min (0: none while nothing waits) to --max."""
     settings = _settings(worker_slots=slots)
     if settings.embedded or not settings.resolved_database_url.startswith("postgresql"):
         err.print(
@@ -61,6 +68,18 @@ def worker(
             "set PTW_REDIS_URL and PTW_DATABASE_URL=postgresql+asyncpg://..."
         )
         raise typer.Exit(2)
+    if autoscale:
+        from domain.executors import ScalingPolicy
+        from ptw.autoscale import run_autoscaler
+
+        if minimum > maximum:
+            err.print(f"[red]--min {minimum} is above --max {maximum}[/]")
+            raise typer.Exit(2)
+        policy = ScalingPolicy(minimum, maximum, idle_timeout, slots=settings.worker_slots)
+        asyncio.run(run_autoscaler(settings, policy))
+        return
+    from ptw.worker import run_worker
+
     asyncio.run(run_worker(settings))
 
 
@@ -131,6 +150,70 @@ def run(
     client = GraphQLClient(url, key or _local_key())
     try:
         status = asyncio.run(start_and_watch(client, workflow, _params(param or []), project, watch))
+    except GraphQLError as exc:
+        err.print(f"[red]{exc.code or 'ERROR'}[/]: {exc}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(0 if status in (None, "SUCCEEDED") else 1)
+
+
+@app.command("optimize")
+def optimize(
+    workflow: Annotated[str, typer.Argument(help="Workflow name, e.g. digits-mlp.")],
+    kind: Annotated[str, typer.Option(help="search (hyperparameters) or tuning (performance).")] = "search",
+    space: Annotated[
+        str | None,
+        typer.Option(help='The search space as JSON, or @file.json: {"lr": {"type": "float", ...}}.'),
+    ] = None,
+    objective: Annotated[str | None, typer.Option(help="The metric a search optimizes.")] = None,
+    direction: Annotated[str, typer.Option(help="maximize or minimize.")] = "maximize",
+    sampler: Annotated[str, typer.Option(help="tpe, random, grid or cmaes.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="median, successive_halving, hyperband or none.")] = "median",
+    max_trials: Annotated[int, typer.Option(help="Trials of the search.")] = 20,
+    max_parallel: Annotated[int, typer.Option(help="Trials running at once.")] = 2,
+    time_budget: Annotated[
+        int | None, typer.Option(help="Seconds after which no trial starts (running ones finish).")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--param", help="key=value every trial gets (value parsed as JSON)."),
+    ] = None,
+    watch: Annotated[bool, typer.Option(help="Follow the trials in a live table until the end.")] = False,
+    project: Annotated[str | None, typer.Option(help="Project id, when the key sees several.")] = None,
+    url: Annotated[str, typer.Option(envvar="PTW_URL", help="Server URL.")] = "http://127.0.0.1:8000",
+    key: Annotated[
+        str | None, typer.Option(envvar="PTW_API_KEY", help="API key (default: the local key).")
+    ] = None,
+) -> None:
+    """Start a hyperparameter search (or a performance tuning) of a workflow from the terminal."""
+    from ptw.client import GraphQLClient, GraphQLError
+    from ptw.optimize import read_space, start_optimization
+
+    kinds = {"search": "HYPERPARAMETER_SEARCH", "tuning": "PERFORMANCE_TUNING"}
+    if kind not in kinds or direction.lower() not in ("maximize", "minimize"):
+        err.print("[red]--kind is search or tuning; --direction is maximize or minimize[/]")
+        raise typer.Exit(2)
+    search = kind == "search"
+    client = GraphQLClient(url, key or _local_key())
+    try:
+        fields = {
+            "kind": kinds[kind],
+            "space": read_space(space),
+            "params": _params(param or []) or None,
+            "timeBudgetSeconds": time_budget,
+            **(
+                {
+                    "objective": objective,
+                    "direction": direction.upper(),
+                    "sampler": sampler,
+                    "pruner": pruner,
+                    "maxTrials": max_trials,
+                    "maxParallel": max_parallel,
+                }
+                if search
+                else {}
+            ),
+        }
+        status = asyncio.run(start_optimization(client, workflow, fields, project, watch))
     except GraphQLError as exc:
         err.print(f"[red]{exc.code or 'ERROR'}[/]: {exc}")
         raise typer.Exit(1) from None

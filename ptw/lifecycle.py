@@ -5,43 +5,96 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from domain.runs import RunJob
+from domain.services.run_monitor import PlacementWatch, RunMonitor
 from infra.bootstrap import Services
 from infra.ingest.metric_ingester import MetricIngester
 
 log = logging.getLogger(__name__)
 
-# Redis may lose a queued job (a restart, an eviction, a job that gave up): PostgreSQL still says QUEUED,
-# so every API replica enqueues such runs again now and then (a no-op for jobs the queue still holds).
-REQUEUE_INTERVAL = 60.0
-
 
 @asynccontextmanager
 async def background_services(services: Services, *, requeue: bool = False) -> AsyncIterator[None]:
-    """Production: a metric ingester per process (their consumer group shares the streams among them);
-    with ``requeue`` (API replicas), the periodic re-enqueueing of queued runs."""
+    """Production: a metric ingester per process (their consumer group shares the streams among them).
+    With ``requeue`` (API replicas) the control loops of docs/reliability.md: the queue reconciliation
+    (QUEUED runs enqueued again: a no-op for jobs Redis still holds, a new job for one it lost), the run
+    monitor (attempts whose executor stopped heartbeating are retried) and the placement watch (runs no
+    live executor can take say so). Every replica runs them; each action re-checks under a row lock."""
     if services.redis is None:
         yield
         return
-    ingester = MetricIngester(services.redis, services.settings.redis_prefix, services.metrics)
+    settings = services.settings
+    # Batches an ingester took and never stored (its process died) are taken over by another one after
+    # the time that makes an executor lost: the silence of a process is judged alike.
+    ingester = MetricIngester(
+        services.redis,
+        settings.redis_prefix,
+        services.metrics,
+        claim_idle_ms=int(settings.run_lost_after * 1000),
+    )
     await ingester.start()
-    requeuing = asyncio.create_task(_requeue_waiting(services)) if requeue else None
+    tasks: list[asyncio.Task[None]] = []
+    if requeue:
+        monitor = RunMonitor(services.recovery, settings.run_lost_after)
+        placement = PlacementWatch(services.recovery, services.registry, settings.placement_timeout)
+        tasks = [
+            _every(settings.reconcile_interval, services.recovery.requeue_waiting, "re-enqueue queued runs"),
+            _every(settings.run_monitor_interval, monitor.check, "check the heartbeats of active runs"),
+            _every(settings.run_monitor_interval, placement.check, "check that queued runs can be placed"),
+        ]
     try:
         yield
     finally:
-        if requeuing is not None:
-            requeuing.cancel()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await requeuing
+                await task
         await ingester.stop()
 
 
-async def _requeue_waiting(services: Services) -> None:
-    while True:
-        await asyncio.sleep(REQUEUE_INTERVAL)
-        try:
-            await services.recovery.requeue_waiting()
-        except Exception:
-            log.warning("cannot re-enqueue the queued runs; trying again later", exc_info=True)
+def _every(interval: float, action: Callable[[], Awaitable[object]], what: str) -> asyncio.Task[None]:
+    async def loop() -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await action()
+                failing = False
+            except Exception:
+                # PostgreSQL or Redis away: said once, then retried each interval until they answer.
+                if not failing:
+                    log.warning("cannot %s; trying again every %g s", what, interval, exc_info=True)
+                failing = True
+
+    return asyncio.create_task(loop(), name=what)
+
+
+# NOTE: rebuilt by the reliability helper after an accidental overwrite; the optimizations helper's
+# originals of `prune_advisor` and `optimization_driving` may have differed (see its report).
+def prune_advisor(services: Services) -> Callable[[RunJob, float, int], Awaitable[bool]]:
+    """The supervisors' hook after each ``ctx.report``: the optimization decides whether to prune."""
+
+    async def advise(job: RunJob, value: float, step: int) -> bool:
+        return await services.optimizations.report(job.run_id, step, value)
+
+    return advise
+
+
+@asynccontextmanager
+async def optimization_driving(services: Services) -> AsyncIterator[None]:
+    """Run this process's optimization driver (which advances the optimizations it holds a lease on)."""
+    driver = services.optimization_driver
+    if driver is None:
+        yield
+        return
+    task = asyncio.create_task(driver.run(), name="optimization-driver")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

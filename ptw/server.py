@@ -13,7 +13,7 @@ from api.app import create_app
 from executors.pool import LocalExecutorPool
 from infra.bootstrap import bootstrap
 from infra.settings import Settings
-from ptw.lifecycle import background_services
+from ptw.lifecycle import background_services, optimization_driving, prune_advisor
 from ptw.local_key import ensure_local_admin_key
 from ptw.worker import executor_worker
 
@@ -58,6 +58,8 @@ async def serve(
             registry=services.registry,
             artifacts_dir=settings.artifacts_dir,
             slots=settings.executors,
+            env=settings.runner_env(),
+            prune_advisor=prune_advisor(services),
         )
         startup.append(pool.start)
 
@@ -76,6 +78,20 @@ async def serve(
 
         startup.append(start_background)
         shutdown.append(background.aclose)
+        if settings.cloudwatch_namespace:
+            from infra.cloudwatch import QueueDepthPublisher
+
+            # The cloud's executor autoscaling reads this: published by the API, which runs at zero workers.
+            publisher = QueueDepthPublisher.for_namespace(services.queue, settings.cloudwatch_namespace)
+            startup.append(publisher.start)
+            shutdown.append(publisher.stop)
+    driving = contextlib.AsyncExitStack()
+
+    async def start_driving() -> None:
+        await driving.enter_async_context(optimization_driving(services))
+
+    startup.append(start_driving)
+    shutdown.append(driving.aclose)
     shutdown.append(services.aclose)
     app = create_app(services, on_startup=startup, on_shutdown=shutdown)
     scheme = "https" if ssl_certfile else "http"

@@ -18,7 +18,7 @@ from executors.worker import ExecutorWorker
 from infra.bootstrap import Services, bootstrap
 from infra.queue.arq_queue import RESOURCE_CLASSES, RUN_FUNCTION, ArqJobQueue
 from infra.settings import Settings
-from ptw.lifecycle import background_services
+from ptw.lifecycle import background_services, prune_advisor
 
 console = Console(stderr=True)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -34,17 +34,21 @@ def executor_worker(
     settings = services.settings
 
     async def recover(run_ids: list[str]) -> None:
-        await services.recovery.recover_lost(run_ids, reason="executor stopped")
+        # Only runs its own slots still hold: the run monitor may have given them to another executor.
+        held_by = [slot.id for slot in worker.slots]
+        await services.recovery.recover_lost(run_ids, reason="executor stopped", held_by=held_by)
 
-    return ExecutorWorker(
+    worker = ExecutorWorker(
         SlotServices(
             execution=services.execution,
             metrics=services.metrics,
             bus=services.bus,
             registry=services.registry,
             artifacts_dir=settings.artifacts_dir,
-            env=dict(env or {}),
+            env={**settings.runner_env(), **(env or {})},
             threads=threads_per_slot(slots),
+            run_heartbeat=settings.executor_heartbeat,
+            prune_advisor=prune_advisor(services),
         ),
         ArqRedis(services.redis.connection_pool),
         {rc: queue.queue_name(rc) for rc in RESOURCE_CLASSES},
@@ -53,8 +57,10 @@ def executor_worker(
         name=name or f"worker-{socket.gethostname()}-{os.getpid()}",
         poll_delay=settings.worker_poll_delay,
         heartbeat_interval=settings.executor_heartbeat,
+        drain_grace=settings.drain_grace,
         on_interrupted=recover,
     )
+    return worker
 
 
 async def run_worker(settings: Settings) -> None:
@@ -79,9 +85,12 @@ async def run_worker(settings: Settings) -> None:
                 await stop.wait()
             else:
                 starting.cancel()
-            console.print("Stopping: no new runs; runs in progress go back to the queue.")
+            console.print(
+                f"Stopping: no new runs; runs in progress have {settings.drain_grace:g} s to checkpoint, "
+                "then go back to the queue."
+            )
             interrupted = await worker.stop()
             if interrupted:
-                console.print(f"Re-queued {len(interrupted)} interrupted run(s).")
+                console.print(f"Recovered {len(interrupted)} run(s) that could not be handed back.")
     finally:
         await services.aclose()

@@ -1,4 +1,4 @@
-"""Subscriptions of optimizations: ``optimizationProgress`` (not available until optimizations can start)."""
+"""Subscriptions of optimizations: ``optimizationProgress``, from a snapshot to the optimization's end."""
 
 from __future__ import annotations
 
@@ -8,19 +8,42 @@ import strawberry
 
 from api.context import Info
 from api.ids import decode_id
-from api.optimizations.types import OptimizationEvent
-from domain.errors import BadInput
+from api.optimizations.types import (
+    Optimization,
+    OptimizationEvent,
+    OptimizationProgress,
+    OptimizationResult,
+    event_of,
+)
+from domain.events import OptimizationProgressed, Progress, optimization_topic
 
 
 @strawberry.type
 class OptimizationSubscriptions:
-    @strawberry.subscription(description="Status changes and results of an optimization as they happen.")
+    @strawberry.subscription(
+        description="A SNAPSHOT of the optimization (with its best result so far), then its progress: trials "
+        "started, reported, completed, pruned, failed, a new best; ends after FINISHED."
+    )
     async def optimization_progress(
         self, info: Info, optimization_id: strawberry.ID
     ) -> AsyncGenerator[OptimizationEvent, None]:
-        await info.context.services.optimizations.get(
-            info.context.actor, decode_id(optimization_id, "Optimization")
-        )
-        raise BadInput("optimization progress is not available yet in this version", reason="NOT_IMPLEMENTED")
-        # Unreachable, but a subscription resolver must be an async generator.
-        yield
+        services, actor = info.context.services, info.context.actor
+        ident = decode_id(optimization_id, "Optimization")
+        await services.optimizations.get(actor, ident)  # NOT_FOUND before subscribing to anything
+        with info.context.telemetry.subscription("optimizationProgress"):
+            async with services.bus.subscribe([optimization_topic(ident)]) as live:
+                # Subscribed first, then read: nothing that happens in between is missed.
+                optimization = await services.optimizations.get(actor, ident)
+                best = await services.optimizations.best(actor, ident)
+                yield OptimizationEvent(
+                    progress=OptimizationProgress.SNAPSHOT,
+                    optimization=Optimization.from_domain(optimization),
+                    result=OptimizationResult.from_domain(best) if best is not None else None,
+                )
+                if optimization.finished:
+                    return
+                async for event in live:
+                    if isinstance(event, OptimizationProgressed):
+                        yield event_of(event)
+                        if event.progress is Progress.FINISHED:
+                            return

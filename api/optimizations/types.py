@@ -16,7 +16,7 @@ from api.pagination import Connection, connection, page_request
 from api.workflows.types import Workflow
 from domain import optimizations
 from domain.errors import NotFound
-from domain.ports import MAX_PAGE_SIZE, PageRequest
+from domain.events import OptimizationProgressed
 
 if TYPE_CHECKING:
     from api.runs.types import Run
@@ -58,6 +58,8 @@ class OptimizationResult(Node):
     state: ResultState
     metrics: dict[str, Any] | None = strawberry.field(graphql_type=JSON | None)
     created_at: datetime
+    number: int | None = strawberry.field(description="The trial's number in its search, from 0.")
+    last_step: int | None = strawberry.field(description="The step of the trial's latest report.")
     model: strawberry.Private[optimizations.OptimizationResult]
 
     @classmethod
@@ -69,6 +71,8 @@ class OptimizationResult(Node):
             state=ResultState(result.state.value),
             metrics=result.metrics,
             created_at=result.created_at,
+            number=result.number,
+            last_step=max(result.intermediate) if result.intermediate else None,
             model=result,
         )
 
@@ -96,6 +100,11 @@ class Optimization(Node):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    started_at: datetime | None
+    time_budget_seconds: int | None
+    params: dict[str, Any] = strawberry.field(
+        graphql_type=JSON, description="Params every trial gets, over the workflow's defaults."
+    )
     model: strawberry.Private[optimizations.Optimization]
 
     @classmethod
@@ -115,6 +124,9 @@ class Optimization(Node):
             error=o.error,
             created_at=o.created_at,
             finished_at=o.finished_at,
+            started_at=o.started_at,
+            time_budget_seconds=o.time_budget_seconds,
+            params=o.params,
             model=o,
         )
 
@@ -125,7 +137,7 @@ class Optimization(Node):
             raise NotFound.of("Workflow", encode_id("Workflow", self.model.workflow_id))
         return Workflow.from_domain(workflow)
 
-    @strawberry.field
+    @strawberry.field(description="Best first for the objective's direction; unfinished and failed last.")
     async def results(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[OptimizationResult]:
@@ -134,25 +146,39 @@ class Optimization(Node):
         )
         return connection(page, OptimizationResult.from_domain, lambda result: result.id)
 
-    @strawberry.field(description="The best complete result for the objective's direction.")
+    @strawberry.field(
+        description="The best complete result for the objective's direction (for a tuning: the fastest "
+        "variant within the accuracy tolerance)."
+    )
     async def best(self, info: Info) -> OptimizationResult | None:
-        # No domain query for the best result yet: pick it from the first (largest) page of results.
-        page = await info.context.services.optimizations.results(
-            info.context.actor, self.model.id, PageRequest(first=MAX_PAGE_SIZE)
-        )
-        complete = [
-            r for r in page.items if r.state is optimizations.ResultState.COMPLETE and r.value is not None
-        ]
-        if not complete:
-            return None
-        pick = max if self.model.direction is optimizations.Direction.MAXIMIZE else min
-        return OptimizationResult.from_domain(pick(complete, key=lambda r: r.value or 0.0))
+        best = await info.context.services.optimizations.best(info.context.actor, self.model.id)
+        return OptimizationResult.from_domain(best) if best is not None else None
 
 
-@strawberry.type(description="A change of an optimization: its status, or a result recorded or updated.")
+@strawberry.enum(description="What happened to an optimization.")
+class OptimizationProgress(enum.Enum):
+    STARTED = "STARTED"
+    TRIAL_STARTED = "TRIAL_STARTED"
+    TRIAL_REPORTED = "TRIAL_REPORTED"
+    TRIAL_COMPLETED = "TRIAL_COMPLETED"
+    TRIAL_PRUNED = "TRIAL_PRUNED"
+    TRIAL_FAILED = "TRIAL_FAILED"
+    NEW_BEST = "NEW_BEST"
+    FINISHED = "FINISHED"
+    SNAPSHOT = "SNAPSHOT"
+
+
+@strawberry.type(
+    description="A change of an optimization: SNAPSHOT (its state when subscribing), then what happened; "
+    "``result`` is the trial concerned (for NEW_BEST, the new best; for FINISHED, the best), ``step`` and "
+    "``value`` a trial's report."
+)
 class OptimizationEvent:
+    progress: OptimizationProgress
     optimization: Optimization
     result: OptimizationResult | None
+    step: int | None = None
+    value: float | None = None
 
 
 @strawberry.input
@@ -172,3 +198,19 @@ class StartOptimizationInput:
     pruner: str | None = None
     max_trials: int | None = None
     max_parallel: int | None = None
+    time_budget_seconds: int | None = strawberry.field(
+        default=None, description="Start no trial after this many seconds; running ones finish."
+    )
+    params: JSON | None = strawberry.field(
+        default=None, description="Params every trial gets, over the workflow's defaults."
+    )
+
+
+def event_of(event: OptimizationProgressed) -> OptimizationEvent:
+    return OptimizationEvent(
+        progress=OptimizationProgress(event.progress.value),
+        optimization=Optimization.from_domain(event.optimization),
+        result=OptimizationResult.from_domain(event.result) if event.result is not None else None,
+        step=event.step,
+        value=event.value,
+    )

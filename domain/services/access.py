@@ -9,7 +9,8 @@ from datetime import timedelta
 from domain import keys
 from domain.clock import new_id, utcnow
 from domain.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
-from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.events import KeyRevoked, key_topic
+from domain.ports import EventBus, UnitOfWork, UnitOfWorkFactory
 from domain.tenancy import Actor, ApiKey, Membership, Project, Role
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -28,7 +29,11 @@ class IssuedKey:
 
 @dataclass
 class AccessService:
+    """``bus`` set: a revocation is published (``KeyRevoked``), so every replica ends the key's open
+    WebSocket connections at once. HTTP needs no such signal: every request is authenticated afresh."""
+
     uow: UnitOfWorkFactory
+    bus: EventBus | None = None
 
     async def authenticate(self, secret: str | None) -> Actor:
         if not secret:
@@ -82,6 +87,16 @@ class AccessService:
             await uow.commit()
         return issued
 
+    async def get_api_key(self, actor: Actor, key_id: str) -> ApiKey:
+        """A key is visible to itself and to the admins of one of its projects; to anyone else it does
+        not exist (a viewer of the project cannot even tell that other keys are there)."""
+        async with self.uow() as uow:
+            key = await uow.api_keys.get(key_id)
+            memberships = await uow.api_keys.memberships(key_id) if key else []
+        if key is None or not (key.id == actor.key_id or _administered(actor, memberships)):
+            raise NotFound.of("ApiKey", key_id)
+        return key
+
     async def revoke_api_key(self, actor: Actor, key_id: str) -> ApiKey:
         """An admin of every project the key belongs to may revoke it (a key may revoke itself)."""
         async with self.uow() as uow:
@@ -97,7 +112,22 @@ class AccessService:
                 key.revoked_at = utcnow()
                 await uow.api_keys.update(key)
             await uow.commit()
+        if self.bus is not None:
+            # Published even when it was revoked already: a replica that missed the first event
+            # (pub/sub is at most once) gets another chance; ending a connection twice is harmless.
+            await self.bus.publish([key_topic(key.id)], KeyRevoked(key.id))
         return key
+
+    async def still_allowed(self, actor: Actor, secret: str | None) -> bool:
+        """Whether a long-lived connection authenticated as ``actor`` may go on: its key still works and
+        has kept every role it had (a role it gained does not matter; a lost one ends the connection)."""
+        try:
+            fresh = await self.authenticate(secret)
+        except Unauthenticated:
+            return False
+        return fresh.key_id == actor.key_id and all(
+            fresh.roles.get(project, 0) >= role for project, role in actor.roles.items()
+        )
 
     async def bootstrap_key(self, project_name: str, role: Role, name: str | None = None) -> IssuedKey:
         """Operator path (CLI, first start): a key for the project, created if missing. No actor."""
@@ -126,3 +156,7 @@ class AccessService:
         await uow.api_keys.add(key)
         await uow.api_keys.add_membership(Membership(key.id, project.id, role))
         return IssuedKey(key=key, secret=secret, project=project, role=role)
+
+
+def _administered(actor: Actor, memberships: list[Membership]) -> bool:
+    return any(actor.roles.get(m.project_id) == Role.ADMIN for m in memberships)

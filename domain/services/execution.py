@@ -7,8 +7,9 @@ from typing import Any
 
 from domain.clock import new_id, utcnow
 from domain.events import RunLogged, run_topic
-from domain.ports import EventBus, UnitOfWorkFactory
+from domain.ports import EventBus, JobQueue, UnitOfWorkFactory
 from domain.runs import Checkpoint, Run, RunJob, RunStatus
+from domain.services.recovery import ACTIVE, announce, next_job, settle_drain, settle_failure
 from domain.services.runs import job_for, publish_run
 
 
@@ -19,12 +20,18 @@ class Outcome:
     status: RunStatus
     summary: dict[str, Any] | None = None
     error: str | None = None
+    # The process died without a result or an error of the training code (killed, out of memory, a
+    # crash): like a lost executor, the run is retried until ``max_attempts`` failed attempts.
+    retryable: bool = False
 
 
 @dataclass
 class ExecutionService:
     uow: UnitOfWorkFactory
     bus: EventBus
+    # With a queue, a retryable failure (see Outcome) and a drained attempt are queued again at once.
+    queue: JobQueue | None = None
+    max_attempts: int = 3
     stopping: set[str] = field(default_factory=set)
 
     async def claim(self, run_id: str, attempt: int, executor: str) -> RunJob | None:
@@ -38,6 +45,7 @@ class ExecutionService:
                 return None
             run.transition(RunStatus.STARTING, utcnow())
             run.executor = executor
+            run.heartbeat_at = run.updated_at
             await uow.runs.update(run)
             checkpoint = await uow.checkpoints.latest(run_id)
             await uow.commit()
@@ -56,6 +64,35 @@ class ExecutionService:
             await uow.runs.update(run)
             await uow.commit()
         await publish_run(self.bus, run)
+        return run
+
+    async def heartbeat(self, run_id: str, attempt: int, executor: str) -> bool:
+        """The executor still runs this attempt; False when it is no longer the run's attempt in progress
+        (finished, re-queued by the run monitor, or claimed by another executor)."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)
+            if run is None or run.attempt != attempt or run.status not in ACTIVE or run.executor != executor:
+                return False
+            run.heartbeat_at = utcnow()
+            await uow.runs.update(run)
+            await uow.commit()
+        return True
+
+    async def release(self, run_id: str, attempt: int, reason: str) -> Run | None:
+        """The executor hands the attempt back unfinished because it is shutting down: the run is queued
+        again as attempt + 1 without counting a failure (CANCELLED if it was being cancelled). None when
+        the attempt is stale or the run already finished."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)
+            if run is None or run.attempt != attempt or run.status not in ACTIVE:
+                return None
+            line = settle_drain(run, reason, utcnow())
+            await uow.runs.update(run)
+            job = await next_job(uow, run) if run.status is RunStatus.QUEUED else None
+            await uow.commit()
+        await announce(self.bus, run, line)
+        if job is not None and self.queue is not None:
+            await self.queue.enqueue(job)
         return run
 
     async def status(self, run_id: str) -> RunStatus | None:
@@ -78,6 +115,8 @@ class ExecutionService:
 
     async def finish(self, run_id: str, attempt: int, outcome: Outcome) -> Run | None:
         """Write the attempt's end once; a stale attempt or an already finished run changes nothing."""
+        if outcome.retryable and self.queue is not None:
+            return await self._retry(run_id, attempt, outcome)
         async with self.uow() as uow:
             run = await uow.runs.get(run_id, for_update=True)
             if run is None or run.attempt != attempt or run.status.terminal:
@@ -95,4 +134,18 @@ class ExecutionService:
             await uow.runs.update(run)
             await uow.commit()
         await publish_run(self.bus, run)
+        return run
+
+    async def _retry(self, run_id: str, attempt: int, outcome: Outcome) -> Run | None:
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)
+            if run is None or run.attempt != attempt or run.status not in ACTIVE:
+                return None
+            line = settle_failure(run, outcome.error or "the run's process died", self.max_attempts, utcnow())
+            await uow.runs.update(run)
+            job = await next_job(uow, run) if run.status is RunStatus.QUEUED else None
+            await uow.commit()
+        await announce(self.bus, run, line)
+        if job is not None and self.queue is not None:
+            await self.queue.enqueue(job)
         return run

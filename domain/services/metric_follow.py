@@ -114,8 +114,11 @@ class MetricFollow:
                 read = await log.read_after(
                     self.run_id, self.last_seq, None if ending else LOG_BLOCK_MS, LOG_READ_COUNT
                 )
-                async for delivery in self._take(read):
-                    yield delivery
+                # One delivery per read: a subscriber that fell behind catches up in one message
+                # instead of one per batch, so a busy replica sheds work instead of falling further back.
+                merged = _merged([d async for d in self._take(read)])
+                if merged is not None:
+                    yield merged
                 if ending and not read.batches:
                     # A stream retired after the run was stored leaves no trim mark: storage has it all.
                     async for delivery in self._replay():
@@ -159,6 +162,16 @@ class MetricFollow:
         self.last_seq = batch.seq
         points = [p for p in batch.points if self.keys is None or p.key in self.keys]
         return (batch, points) if points else None
+
+
+def _merged(deliveries: list[Delivery]) -> Delivery | None:
+    """Consecutive deliveries as one: the last batch's seq (the cursor) with every point, in order."""
+    if len(deliveries) <= 1:
+        return deliveries[0] if deliveries else None
+    last = deliveries[-1][0]
+    points = [p for _, wanted in deliveries for p in wanted]
+    every = tuple(p for batch, _ in deliveries for p in batch.points)
+    return MetricBatch(run_id=last.run_id, seq=last.seq, points=every), points
 
 
 async def _watch_for_end(live: Subscription, finished: asyncio.Event) -> None:

@@ -18,15 +18,20 @@ class PoolService:
     async def state(self) -> PoolState:
         executors = await self.registry.alive()
         by_class = await self.queue.depth()
+        autoscalers = await self.registry.autoscalers()
         depth = sum(by_class.values())
         busy = sum(1 for e in executors if e.busy)
+        if autoscalers:
+            # The autoscalers decide: what they want is what the pool is heading for.
+            desired = sum(a.desired for a in autoscalers)
+        else:
+            desired = desired_workers(depth, busy, self.min_workers, max(self.max_workers, len(executors)))
         return PoolState(
             workers=len(executors),
             busy=busy,
             queue_depth=depth,
-            desired_workers=desired_workers(
-                depth, busy, self.min_workers, max(self.max_workers, len(executors))
-            ),
+            desired_workers=desired,
             queue_by_class=by_class,
             executors=tuple(executors),
+            autoscalers=tuple(autoscalers),
         )

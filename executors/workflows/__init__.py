@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from executors.tuning.variants import KINDS as _TUNING_VARIANTS  # data only: no torch
+
 _SEED = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 _LR = {"type": "number", "exclusiveMinimum": 0, "maximum": 10}
 _OPTIMIZER = {"type": "string", "enum": ["adam", "sgd"]}
@@ -114,6 +116,48 @@ BUILTINS: list[dict[str, Any]] = [
         "gpus": 0,
         # None: a tiny-lm run may be as long as its steps ask for; cancelling it is how it ends early.
         "timeout_seconds": None,
+    },
+    {
+        "name": "ptw-tuner",
+        "entrypoint": "executors.tuning.tuner:tune",
+        "params_schema": _schema(
+            "ptw-tuner: a workflow's training throughput under compile, AMP, layouts, batch sizes, threads",
+            {
+                # A built-in's name (its tuning_target hook) or an entrypoint "pkg.module:tuning_target".
+                "target": {"type": "string", "minLength": 1, "maxLength": 300},
+                "target_params": {"type": "object"},
+                # null: every variant that applies to the device (max-autotune on the CPU only when listed).
+                "variants": {
+                    "type": ["array", "null"],
+                    "items": {"type": "string", "enum": list(_TUNING_VARIANTS)},
+                    "uniqueItems": True,
+                },
+                "steps": {"type": "integer", "minimum": 1, "maximum": 100_000},
+                "warmup": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                "tolerance": {"type": "number", "minimum": 0},
+                "low_precision_tolerance": {"type": "number", "minimum": 0},
+                # null: twice and four times the target's batch size; on the CPU, 1 and all cores.
+                "batch_sizes": {"type": ["array", "null"], "items": _BATCH_SIZE, "uniqueItems": True},
+                "threads": {
+                    "type": ["array", "null"],
+                    "items": {"type": "integer", "minimum": 1, "maximum": 1024},
+                    "uniqueItems": True,
+                },
+            },
+        ),
+        "defaults": {
+            "target": "digits-cnn",
+            "target_params": {},
+            "variants": None,
+            "steps": 30,
+            "warmup": 5,
+            "tolerance": 1e-3,
+            "low_precision_tolerance": 1e-2,
+            "batch_sizes": None,
+            "threads": None,
+        },
+        "gpus": 0,
+        "timeout_seconds": 3600,
     },
 ]
 

@@ -78,6 +78,8 @@ def encode_run(run: Run) -> str:
             "optimization_id": run.optimization_id,
             "metric_seq": run.metric_seq,
             "metric_keys": run.metric_keys,
+            "heartbeat_at": _instant(run.heartbeat_at),
+            "drains": run.drains,
         }
     )
 
@@ -107,6 +109,9 @@ def decode_run(text: str) -> Run:
         optimization_id=v["optimization_id"],
         metric_seq=v["metric_seq"],
         metric_keys=list(v["metric_keys"]),
+        # Added after v1 values were written: read with defaults (a cached run is a finished one).
+        heartbeat_at=_parse_instant(v.get("heartbeat_at")),
+        drains=v.get("drains", 0),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, make_url, text
+from sqlalchemy import URL, event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -16,6 +16,16 @@ from infra.db.unit_of_work import SqlUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def asyncpg_ssl(url: URL) -> URL:
+    """libpq's ``sslmode`` (what managed databases document) as asyncpg's ``ssl``, which takes the same
+    modes (disable ... verify-full) but refuses ``sslmode``; the CA bundle comes from ``PGSSLROOTCERT``."""
+    if url.get_driver_name() != "asyncpg" or "sslmode" not in url.query or "ssl" in url.query:
+        return url
+    query = dict(url.query)
+    query["ssl"] = query.pop("sslmode")
+    return url.set(query=query)
 
 
 class Database:
@@ -33,7 +43,7 @@ class Database:
             else:
                 # An in-memory database lives in one connection: share it, or each session sees another one.
                 options["poolclass"] = StaticPool
-        self.engine: AsyncEngine = create_async_engine(url, **options)
+        self.engine: AsyncEngine = create_async_engine(asyncpg_ssl(parsed), **options)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.statements = 0
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)

@@ -112,6 +112,9 @@ class OptimizationRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    time_budget_seconds: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime | None]
 
 
 class RunRow(Base):
@@ -142,6 +145,9 @@ class RunRow(Base):
     )
     metric_seq: Mapped[int] = mapped_column(BigInteger)
     metric_keys: Mapped[list[str]]
+    # Liveness of the attempt in progress, written by its executor (see domain/services/run_monitor.py).
+    heartbeat_at: Mapped[datetime | None]
+    drains: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class MetricPointRow(Base):
@@ -171,7 +177,11 @@ class CheckpointRow(Base):
 
 class OptimizationResultRow(Base):
     __tablename__ = "optimization_results"
-    __table_args__ = (Index(None, "optimization_id", "created_at", "id"),)
+    __table_args__ = (
+        Index(None, "optimization_id", "created_at", "id"),
+        # A trial number is taken once: two drivers can never both create trial n (NULL: tuning results).
+        UniqueConstraint("optimization_id", "number"),
+    )
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     optimization_id: Mapped[str] = mapped_column(Id, ForeignKey("optimizations.id", ondelete="CASCADE"))
@@ -181,3 +191,6 @@ class OptimizationResultRow(Base):
     value: Mapped[float | None] = mapped_column(Double)
     run_id: Mapped[str | None] = mapped_column(Id, ForeignKey("runs.id", ondelete="SET NULL"), index=True)
     metrics: Mapped[dict[str, Any]]
+    number: Mapped[int | None] = mapped_column(Integer)
+    intermediate: Mapped[dict[str, Any]]  # {"step": value}: JSON object keys are strings
+    search_state: Mapped[dict[str, Any]]

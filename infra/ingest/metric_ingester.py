@@ -53,6 +53,7 @@ class MetricIngester:
         *,
         consumer: str | None = None,
         count: int = 200,
+        round_points: int = 20_000,
         block_ms: int = 50,
         claim_idle_ms: int = 30_000,
         trim_lag_ms: int = 5_000,
@@ -62,6 +63,8 @@ class MetricIngester:
         self.log = RedisMetricLog(redis, prefix)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.count, self.block_ms = count, block_ms
+        self.round_points = round_points
+        self._entry_points = 1.0  # points per entry lately (a moving average)
         self.claim_idle_ms, self.trim_lag_ms, self.sweep_seconds = claim_idle_ms, trim_lag_ms, sweep_seconds
         self.stored_points = 0  # by this ingester, since it was made
         self._grouped: set[str] = set()
@@ -126,6 +129,14 @@ class MetricIngester:
             await self._retire_finished(active)
         return points
 
+    @property
+    def read_count(self) -> int:
+        """New entries to take per stream in a round: about ``round_points`` points, at most ``count``.
+        An ingester that took every waiting entry of a fast run would store them in one long transaction
+        while the other ingesters idle; a share per round spreads a run's entries over them as they come,
+        and small entries (a slow run's) are still taken many at a time."""
+        return max(1, min(self.count, int(self.round_points / self._entry_points)))
+
     async def _store(self, entries: list[Entry]) -> int:
         batches: list[MetricBatch] = []
         for run_id, entry, fields in entries:
@@ -152,6 +163,8 @@ class MetricIngester:
         await self._trim(list(by_run), lag_ms=self.trim_lag_ms)
         stored = sum(len(b.points) for b in batches)
         self.stored_points += stored
+        if batches:
+            self._entry_points = (self._entry_points + stored / len(batches)) / 2
         return stored
 
     async def _grouped_runs(self, run_ids: list[str]) -> list[str]:
@@ -172,7 +185,8 @@ class MetricIngester:
         """``after`` is ``>`` for new entries, ``0`` for those pending under this consumer."""
         streams: dict[Any, Any] = {self.log.stream(r): after for r in run_ids}
         try:
-            found = await self.redis.xreadgroup(GROUP, self.consumer, streams, self.count, block_ms)
+            count = self.read_count if after == ">" else self.count
+            found = await self.redis.xreadgroup(GROUP, self.consumer, streams, count, block_ms)
         except ResponseError as e:
             if "NOGROUP" not in str(e):
                 raise

@@ -10,12 +10,28 @@ import json
 from datetime import datetime
 from typing import Any
 
-from domain.events import Event, MetricsRecorded, RunChanged, RunLogged
+from domain.events import (
+    Event,
+    KeyRevoked,
+    MetricsRecorded,
+    OptimizationProgressed,
+    Progress,
+    RunChanged,
+    RunLogged,
+)
 from domain.metrics import MetricBatch, MetricPoint
+from domain.optimizations import (
+    Direction,
+    Optimization,
+    OptimizationKind,
+    OptimizationResult,
+    OptimizationStatus,
+    ResultState,
+)
 from domain.runs import Run, RunStatus
 
 _RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(Run))
-_RUN_INSTANTS = ("created_at", "started_at", "finished_at", "updated_at")
+_RUN_INSTANTS = ("created_at", "started_at", "finished_at", "updated_at", "heartbeat_at")
 
 
 class UnknownEvent(ValueError):
@@ -44,6 +60,17 @@ def encode_event(event: Event) -> bytes:
             "stream": event.stream,
             "at": event.at.isoformat(),
         }
+    elif isinstance(event, KeyRevoked):
+        body = {"type": "KeyRevoked", "key_id": event.key_id}
+    elif isinstance(event, OptimizationProgressed):
+        body = {
+            "type": "OptimizationProgressed",
+            "optimization": _entity_to_json(event.optimization),
+            "progress": event.progress.value,
+            "result": _entity_to_json(event.result) if event.result is not None else None,
+            "step": event.step,
+            "value": event.value,
+        }
     else:
         raise TypeError(f"not an event: {event!r}")
     return json.dumps(body, separators=(",", ":")).encode()
@@ -68,6 +95,17 @@ def decode_event(data: bytes | str) -> Event:
             stream=body["stream"],
             at=datetime.fromisoformat(body["at"]),
         )
+    if kind == "KeyRevoked":
+        return KeyRevoked(body["key_id"])
+    if kind == "OptimizationProgressed":
+        result = body.get("result")
+        return OptimizationProgressed(
+            optimization=_optimization_from_json(body["optimization"]),
+            progress=Progress(body["progress"]),
+            result=_result_from_json(result) if result is not None else None,
+            step=body.get("step"),
+            value=body.get("value"),
+        )
     raise UnknownEvent(f"unknown event type {kind!r}")
 
 
@@ -87,3 +125,39 @@ def _run_from_json(body: dict[str, Any]) -> Run:
         if fields.get(name) is not None:
             fields[name] = datetime.fromisoformat(fields[name])
     return Run(**fields)
+
+
+def _entity_to_json(entity: Optimization | OptimizationResult) -> dict[str, Any]:
+    body = {}
+    for f in dataclasses.fields(entity):
+        value = getattr(entity, f.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif f.name == "intermediate":
+            value = {str(step): v for step, v in value.items()}
+        body[f.name] = value
+    return body  # enums are StrEnums: json writes their values
+
+
+def _known(cls: type[Any], body: dict[str, Any], instants: tuple[str, ...]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {k: v for k, v in body.items() if k in names}
+    for name in instants:
+        if fields.get(name) is not None:
+            fields[name] = datetime.fromisoformat(fields[name])
+    return fields
+
+
+def _optimization_from_json(body: dict[str, Any]) -> Optimization:
+    fields = _known(Optimization, body, ("created_at", "finished_at", "started_at"))
+    fields["kind"] = OptimizationKind(fields["kind"])
+    fields["status"] = OptimizationStatus(fields["status"])
+    fields["direction"] = Direction(fields["direction"])
+    return Optimization(**fields)
+
+
+def _result_from_json(body: dict[str, Any]) -> OptimizationResult:
+    fields = _known(OptimizationResult, body, ("created_at",))
+    fields["state"] = ResultState(fields["state"])
+    fields["intermediate"] = {int(step): v for step, v in (fields.get("intermediate") or {}).items()}
+    return OptimizationResult(**fields)

@@ -6,12 +6,14 @@ One hash per executor with a TTL renewed by every heartbeat, plus an index sorte
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from domain.executors import ExecutorState
+from domain.executors import AutoscalerState, ExecutorState
 from infra import redis_keys
 
 
@@ -57,6 +59,33 @@ class RedisExecutorRegistry:
                 pipe.hgetall(redis_keys.executor(self.prefix, executor_id))
             hashes = await pipe.execute()
         return [_state(i, h) for i, h in zip(names, hashes, strict=True) if h]
+
+    async def publish_autoscaler(self, state: AutoscalerState, ttl: float) -> None:
+        # One small hash for every autoscaler: few of them, read in one HGETALL by each pool query.
+        fields = dataclasses.asdict(state) | {
+            "seen_at": state.seen_at.isoformat(),
+            "expires": time.time() + ttl,
+        }
+        await self.redis.hset(redis_keys.autoscalers(self.prefix), state.id, json.dumps(fields))  # type: ignore[misc]
+
+    async def retire_autoscaler(self, autoscaler_id: str) -> None:
+        await self.redis.hdel(redis_keys.autoscalers(self.prefix), autoscaler_id)  # type: ignore[misc]
+
+    async def autoscalers(self) -> list[AutoscalerState]:
+        key = redis_keys.autoscalers(self.prefix)
+        raw = await self.redis.hgetall(key)  # type: ignore[misc]
+        now, states, expired = time.time(), [], []
+        for ident, value in sorted((_text(k), _text(v)) for k, v in raw.items()):
+            fields = json.loads(value)
+            if fields.pop("expires") < now:
+                expired.append(ident)  # its process died without retiring: drop it for everyone
+                continue
+            fields["seen_at"] = datetime.fromisoformat(fields["seen_at"])
+            fields["resource_classes"] = tuple(fields["resource_classes"])
+            states.append(AutoscalerState(**fields))
+        if expired:
+            await self.redis.hdel(key, *expired)  # type: ignore[misc]
+        return states
 
 
 def _state(executor_id: str, raw: dict[bytes | str, bytes | str]) -> ExecutorState:

@@ -44,15 +44,23 @@ class ArqJobQueue:
     async def depth(self) -> dict[str, int]:
         """Jobs waiting per class. arq keeps a running job in its queue until it ends, so those with an
         in-progress key are not counted: they show as busy executors instead."""
-        depths: dict[str, int] = {}
+        return {rc: waiting for rc, (waiting, _) in (await self._counts()).items()}
+
+    async def in_progress(self) -> dict[str, int]:
+        """Jobs an executor took and has not finished, per class (its slot may still be warming up)."""
+        return {rc: running for rc, (_, running) in (await self._counts()).items()}
+
+    async def _counts(self) -> dict[str, tuple[int, int]]:
+        """(waiting, in progress) per class."""
+        counts: dict[str, tuple[int, int]] = {}
         for rc in self.resource_classes:
             job_ids = await self.arq.zrange(self.queue_name(rc), 0, -1)
             if not job_ids:
-                depths[rc] = 0
+                counts[rc] = (0, 0)
                 continue
             async with self.arq.pipeline(transaction=False) as pipe:
                 for job_id in job_ids:
                     pipe.exists(in_progress_key_prefix + job_id.decode())
-                running = await pipe.execute()
-            depths[rc] = len(job_ids) - sum(running)
-        return depths
+                running = sum(await pipe.execute())
+            counts[rc] = (len(job_ids) - running, running)
+        return counts

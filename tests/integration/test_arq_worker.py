@@ -6,8 +6,6 @@ executor of ``ptw worker``) whose slots start real child runners."""
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,57 +13,28 @@ from typing import Any
 
 import pytest
 from arq.jobs import Job
-from redis.asyncio import Redis
 
 from domain.runs import Run, RunJob, RunStatus
 from domain.services.workflows import WorkflowSpec
 from domain.tenancy import Actor, Role
 from executors.worker import ExecutorWorker
 from infra import redis_keys
-from infra.bootstrap import Services, bootstrap
+from infra.bootstrap import Services
 from infra.queue.arq_queue import RUN_FUNCTION, ArqJobQueue
-from infra.settings import Settings
 from ptw.lifecycle import background_services
 from ptw.worker import executor_worker
-from tests.fixtures.databases import fresh_postgres_url
+from tests.fixtures.production import production_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-REDIS_URL = os.environ.get("PTW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = "tests.workflows.sample"
 
 
-async def drop_keys(redis: Redis, prefix: str) -> None:
-    """Our prefix's keys, and arq's own keys of our job ids (``arq:job:<prefix>:run:...``)."""
-    for pattern in (f"{prefix}:*", f"arq:*:{prefix}:*"):
-        keys = [k async for k in redis.scan_iter(match=pattern, count=1000)]
-        if keys:
-            await redis.delete(*keys)
-
-
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    probe = Redis.from_url(REDIS_URL)
-    try:
-        await asyncio.wait_for(probe.ping(), 5)
-    except Exception as exc:
-        pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc!r}")
-    prefix = f"ptw-test-{secrets.token_hex(6)}"
-    try:
-        async with fresh_postgres_url() as url:
-            settings = Settings(
-                data_dir=tmp_path, database_url=url, redis_url=REDIS_URL, redis_prefix=prefix, executors=0
-            )
-            services = await bootstrap(settings)
-            try:
-                async with background_services(services):
-                    yield services
-            finally:
-                await services.aclose()
-    finally:
-        await drop_keys(probe, prefix)
-        await probe.aclose()
+    async with production_services(tmp_path) as services, background_services(services):
+        yield services
 
 
 @pytest.fixture

@@ -303,7 +303,7 @@ async def test_invalid_queries_keep_their_message(gql: GraphQL) -> None:
     assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
-async def test_optimizations_can_be_listed_but_not_started_yet(gql: GraphQL) -> None:
+async def test_optimizations_are_listed_and_a_bad_start_is_bad_user_input(gql: GraphQL) -> None:
     listed = await gql.data("{ optimizations { edges { node { id } } pageInfo { hasNextPage } } }")
     assert listed["optimizations"]["edges"] == []
     body = await gql(

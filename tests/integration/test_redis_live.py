@@ -236,3 +236,43 @@ async def test_trimming_drops_older_batches_and_leaves_a_mark_that_only_grows(
     assert await metric_log.retire("run-1")
     assert await metric_log.active_runs() == []
     assert await metric_log.redis.exists(metric_log.stream("run-1"), metric_log.trim_mark("run-1")) == 0
+
+
+async def test_a_shared_reader_gives_every_follower_each_batch_once_from_one_tail(
+    metric_log: RedisMetricLog,
+) -> None:
+    from infra.live.shared_log_reader import SharedLogReader
+
+    calls = 0
+    read_after = metric_log.read_after
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await read_after(*args, **kwargs)  # type: ignore[arg-type]
+
+    metric_log.read_after = counted  # type: ignore[method-assign]
+    shared = SharedLogReader(metric_log)
+    point = MetricPoint("loss", 0, 1.0, AT)
+    seqs = [await metric_log.append("run-s", [point]) for _ in range(3)]
+
+    async def follow(after: int, until: int) -> list[int]:
+        got: list[int] = []
+        while not got or got[-1] < until:
+            read = await shared.read_after("run-s", got[-1] if got else after, block_ms=2000, count=100)
+            assert read.trimmed_below == 0
+            got += [b.seq for b in read.batches]
+        return got
+
+    followers = [asyncio.create_task(follow(0, seqs[-1] + 10**9)) for _ in range(20)]
+    await asyncio.sleep(0.2)
+    seqs += [await metric_log.append("run-s", [point]) for _ in range(5)]
+    for f in followers:
+        f.cancel()
+    done = [asyncio.create_task(follow(0, seqs[-1])) for _ in range(20)]
+    results = await asyncio.wait_for(asyncio.gather(*done), 10)
+    assert all(r == seqs for r in results)  # each batch once, in order, for every follower
+    assert calls < 20  # one tail read the log for all of them, not one reader each
+    late = await shared.read_after("run-s", 0, block_ms=None)  # not waiting: the log itself answers
+    assert [b.seq for b in late.batches] == seqs
+    await shared.close()

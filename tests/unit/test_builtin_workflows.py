@@ -95,7 +95,7 @@ def test_builtin_defaults_match_their_schema_and_entrypoints_resolve(builtin: di
 
 
 def test_builtin_names() -> None:
-    assert [b["name"] for b in BUILTINS] == ["digits-mlp", "digits-cnn", "tiny-lm"]
+    assert [b["name"] for b in BUILTINS] == ["digits-mlp", "digits-cnn", "tiny-lm", "ptw-tuner"]
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,9 @@ def _optimization(row: Row[Any]) -> Optimization:
         max_parallel=row.max_parallel,
         error=row.error,
         finished_at=row.finished_at,
+        time_budget_seconds=row.time_budget_seconds,
+        params=row.params or {},
+        started_at=row.started_at,
     )
 
 
@@ -60,6 +63,9 @@ def _optimization_values(o: Optimization) -> dict[str, Any]:
         "max_parallel": o.max_parallel,
         "error": o.error,
         "finished_at": o.finished_at,
+        "time_budget_seconds": o.time_budget_seconds,
+        "params": o.params,
+        "started_at": o.started_at,
     }
 
 
@@ -73,6 +79,9 @@ def _result(row: Row[Any]) -> OptimizationResult:
         value=row.value,
         run_id=row.run_id,
         metrics=row.metrics,
+        number=row.number,
+        intermediate={int(step): float(value) for step, value in (row.intermediate or {}).items()},
+        search_state=row.search_state or {},
     )
 
 
@@ -86,6 +95,9 @@ def _result_values(r: OptimizationResult) -> dict[str, Any]:
         "value": r.value,
         "run_id": r.run_id,
         "metrics": r.metrics,
+        "number": r.number,
+        "intermediate": {str(step): value for step, value in r.intermediate.items()},
+        "search_state": r.search_state,
     }
 
 
@@ -101,10 +113,22 @@ class SqlOptimizationRepository(SqlRepository):
         stmt = update(optimizations).where(optimizations.c.id == optimization.id).values(values)
         await self.session.execute(stmt)
 
-    async def get(self, optimization_id: str) -> Optimization | None:
+    async def get(self, optimization_id: str, *, for_update: bool = False) -> Optimization | None:
+        """``for_update`` holds the optimization until the transaction ends (as ``runs.get`` does: a row
+        lock on PostgreSQL, the database's write lock on SQLite)."""
         stmt = select(optimizations).where(optimizations.c.id == optimization_id)
+        if for_update and self.postgres:
+            stmt = stmt.with_for_update()
+        elif for_update:
+            touch = update(optimizations).where(optimizations.c.id == optimization_id)
+            await self.session.execute(touch.values(status=optimizations.c.status))
         row = (await self.session.execute(stmt)).first()
         return _optimization(row) if row else None
+
+    async def with_status(self, statuses: Sequence[OptimizationStatus]) -> list[Optimization]:
+        stmt = select(optimizations).where(optimizations.c.status.in_([s.value for s in statuses]))
+        rows = (await self.session.execute(stmt.order_by(optimizations.c.created_at))).all()
+        return [_optimization(row) for row in rows]
 
     async def find(self, project_ids: Sequence[str], page: PageRequest) -> Page[Optimization]:
         """Newest first."""
@@ -127,7 +151,17 @@ class SqlOptimizationRepository(SqlRepository):
         stmt = select(results).where(results.c.optimization_id == optimization_id)
         return await self.page(stmt, results, ("created_at", "id"), page, _result)
 
-    async def result_for_run(self, run_id: str) -> OptimizationResult | None:
+    async def all_results(self, optimization_id: str) -> list[OptimizationResult]:
+        stmt = select(results).where(results.c.optimization_id == optimization_id)
+        stmt = stmt.order_by(results.c.number, results.c.created_at, results.c.id)
+        return [_result(row) for row in (await self.session.execute(stmt)).all()]
+
+    async def result_for_run(self, run_id: str, *, for_update: bool = False) -> OptimizationResult | None:
         stmt = select(results).where(results.c.run_id == run_id).order_by(results.c.created_at).limit(1)
+        if for_update and self.postgres:
+            stmt = stmt.with_for_update()
+        elif for_update:
+            touch = update(results).where(results.c.run_id == run_id).values(state=results.c.state)
+            await self.session.execute(touch)
         row = (await self.session.execute(stmt)).first()
         return _result(row) if row else None

@@ -41,6 +41,8 @@ def _run(row: Row[Any]) -> Run:
         optimization_id=row.optimization_id,
         metric_seq=row.metric_seq,
         metric_keys=list(row.metric_keys),
+        heartbeat_at=row.heartbeat_at,
+        drains=row.drains,
     )
 
 
@@ -65,6 +67,8 @@ def _values(run: Run) -> dict[str, Any]:
         "optimization_id": run.optimization_id,
         "metric_seq": run.metric_seq,
         "metric_keys": sorted(set(run.metric_keys)),
+        "heartbeat_at": run.heartbeat_at,
+        "drains": run.drains,
     }
 
 

@@ -1,0 +1,116 @@
+"""The cost limit: an estimate of how many objects a document may make the server resolve, refused above
+a maximum before anything runs.
+
+graphql-core and strawberry have depth, alias and token limits but no cost rule, so this is a small
+hand-written validation rule. Depth and aliases alone let ``runs(first: 1000) { edges { node { workflow {
+runs(first: 1000) ... } } } }`` through: twelve levels, no alias, a billion objects. The estimate:
+
+- every field costs 1, plus its selections' cost times its multiplier;
+- the multiplier of a field with a ``first`` argument (a connection) is that page size, clamped like the
+  resolvers clamp it (default 50, at most 1000), read from the variables when it is one;
+- a downsampled series (``maxPoints``) counts one per thousand points: points are three numbers each,
+  not objects with resolvers, yet a page of long series is still refused;
+- fragments count where they are spread (each fragment once, memoised: a fragment spread twice in
+  each of ten nested fragments costs 2**10 times, which is the truth, computed in linear time); a
+  fragment cycle counts nothing here (``NoFragmentCyclesRule`` refuses it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+)
+
+from api.pagination import DEFAULT_PAGE_SIZE
+from domain.ports import MAX_PAGE_SIZE
+
+POINTS_PER_OBJECT = 1000
+COST_CODE = "GRAPHQL_VALIDATION_FAILED"
+
+
+def cost_rule(max_cost: int, variables: Mapping[str, Any] | None) -> type[ValidationRule]:
+    """A validation rule refusing each operation of an estimated cost above ``max_cost``."""
+    values = dict(variables or {})
+
+    class QueryCostRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.estimate = CostEstimate(context, values)
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> None:
+            cost = self.estimate.selections(node.selection_set)
+            if cost > max_cost:
+                name = f"'{node.name.value}' " if node.name else ""
+                self.report_error(
+                    GraphQLError(
+                        f"Operation {name}is too costly: an estimated {cost} objects, more than the "
+                        f"{max_cost} allowed. Ask for smaller pages (first) or fewer nested lists.",
+                        node,
+                        extensions={"code": COST_CODE, "cost": cost, "maxCost": max_cost},
+                    )
+                )
+
+    return QueryCostRule
+
+
+class CostEstimate:
+    def __init__(self, context: ValidationContext, variables: dict[str, Any]) -> None:
+        self.context, self.variables = context, variables
+        self._fragments: dict[str, int] = {}
+        self._visiting: set[str] = set()
+
+    def selections(self, selection_set: SelectionSetNode | None) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += 1 + self.multiplier(selection) * self.selections(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                total += self.selections(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self.fragment(selection.name.value)
+        return total
+
+    def fragment(self, name: str) -> int:
+        if name in self._fragments:
+            return self._fragments[name]
+        definition = self.context.get_fragment(name)
+        if definition is None or name in self._visiting:
+            return 0  # unknown or cyclic: other rules refuse the document
+        self._visiting.add(name)
+        cost = self.selections(definition.selection_set)
+        self._visiting.discard(name)
+        self._fragments[name] = cost
+        return cost
+
+    def multiplier(self, field: FieldNode) -> int:
+        arguments = {a.name.value: a.value for a in field.arguments or ()}
+        if "first" in arguments:
+            first = self.integer(arguments["first"])
+            return max(1, min(first if first is not None else DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
+        if "maxPoints" in arguments:
+            points = self.integer(arguments["maxPoints"])
+            return max(1, math.ceil((points or 0) / POINTS_PER_OBJECT))
+        return 1
+
+    def integer(self, value: object) -> int | None:
+        if isinstance(value, IntValueNode):
+            return int(value.value)
+        if isinstance(value, VariableNode):
+            found = self.variables.get(value.name.value)
+            return found if isinstance(found, int) and not isinstance(found, bool) else None
+        return None

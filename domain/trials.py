@@ -1,0 +1,114 @@
+"""How trials end and rank: a finished run's value and state, a tuning summary's results, the best result."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from domain.clock import new_id, utcnow
+from domain.optimizations import Direction, Optimization, OptimizationResult, ResultState
+from domain.runs import Run, RunStatus
+
+MAX_SUMMARY_METRICS = 50
+WITHIN_TOLERANCE = "within_tolerance"  # a tuning variant's metric: its outputs match the baseline's
+
+
+def number_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def settle(result: OptimizationResult, run: Run | None, objective: str | None) -> OptimizationResult:
+    """The result of a trial whose run ended. Its value is the last value the run reported, else the
+    objective's entry in the run's summary."""
+    if run is None:
+        return replace(result, state=ResultState.FAILED, metrics={"error": "the trial's run is gone"})
+    summary = run.summary or {}
+    metrics: dict[str, Any] = {}
+    for key, raw in summary.items():
+        number = number_or_none(raw)
+        if number is not None and len(metrics) < MAX_SUMMARY_METRICS:
+            metrics[str(key)] = number
+    metrics["reports"] = len(result.intermediate)
+    reported = result.last_reported
+    value = reported if reported is not None else number_or_none(summary.get(objective or ""))
+    if run.status is RunStatus.SUCCEEDED:
+        if value is None:
+            error = f"the run reported no value and its summary has no number {objective!r}"
+            return replace(result, state=ResultState.FAILED, metrics={**metrics, "error": error})
+        return replace(result, state=ResultState.COMPLETE, value=value, metrics=metrics)
+    if run.status is RunStatus.PRUNED:
+        return replace(result, state=ResultState.PRUNED, value=reported, metrics=metrics)
+    error = run.error or ("cancelled" if run.status is RunStatus.CANCELLED else run.status.value.lower())
+    return replace(result, state=ResultState.FAILED, value=None, metrics={**metrics, "error": error})
+
+
+def eligible(result: OptimizationResult) -> bool:
+    """Whether the result may be the best: complete, with a value (and, for tuning, accurate enough)."""
+    return (
+        result.state is ResultState.COMPLETE
+        and result.value is not None
+        and result.metrics.get(WITHIN_TOLERANCE, True) is not False
+    )
+
+
+def ranked(results: Iterable[OptimizationResult], direction: Direction) -> list[OptimizationResult]:
+    """Best first: eligible results by value for the direction, then the others by value, valueless last;
+    ties keep trial order."""
+    sign = -1.0 if direction is Direction.MAXIMIZE else 1.0
+
+    def key(r: OptimizationResult) -> tuple[bool, bool, float, int, Any]:
+        value = sign * r.value if r.value is not None else 0.0
+        return (not eligible(r), r.value is None, value, r.number or 0, r.created_at)
+
+    return sorted(results, key=key)
+
+
+def best_of(optimization: Optimization, results: Iterable[OptimizationResult]) -> OptimizationResult | None:
+    candidates = ranked((r for r in results if eligible(r)), optimization.direction)
+    return candidates[0] if candidates else None
+
+
+def tuning_results(optimization: Optimization, run: Run, tolerance: float | None) -> list[OptimizationResult]:
+    """One result per variant the tuner measured (its summary's ``variants``); a variant whose outputs
+    stray from the baseline's by more than its tolerance (the variant's own ``metrics.tolerance``, which
+    the tuner loosens for low precision, else ``tolerance``) is kept but cannot be the best."""
+    variants = (run.summary or {}).get("variants")
+    if not isinstance(variants, list):
+        return []
+    now = utcnow()
+    found = []
+    for number, variant in enumerate(v for v in variants if isinstance(v, dict)):
+        raw_config = variant.get("config")
+        config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
+        metrics = {k: v for k, v in (variant.get("metrics") or {}).items() if isinstance(k, str)}
+        complete = str(variant.get("state", "")).upper() == ResultState.COMPLETE.value
+        value = number_or_none(variant.get("value"))
+        if variant.get("error"):
+            metrics["error"] = str(variant["error"])
+        limit = number_or_none(metrics.get("tolerance"))
+        limit = tolerance if limit is None else limit
+        if complete and limit is not None:
+            diff = number_or_none(metrics.get("max_abs_diff"))
+            metrics[WITHIN_TOLERANCE] = diff is None or diff <= limit
+        found.append(
+            OptimizationResult(
+                id=new_id(),
+                optimization_id=optimization.id,
+                config={"variant": str(variant.get("name", f"variant-{number}")), **config},
+                created_at=now,
+                state=ResultState.COMPLETE if complete and value is not None else ResultState.FAILED,
+                value=value,
+                run_id=run.id,
+                metrics=metrics,
+                number=number,
+            )
+        )
+    return found
+
+
+def running(results: Sequence[OptimizationResult]) -> list[OptimizationResult]:
+    return [r for r in results if r.state is ResultState.RUNNING]

@@ -1,0 +1,88 @@
+"""The ptw-tuner built-in run end to end: services on SQLite, a real executor child, a digits-cnn tuning."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from domain.runs import RunStatus
+from domain.tenancy import Actor, Role
+from executors.pool import LocalExecutorPool
+from infra.bootstrap import Services, bootstrap
+from infra.settings import Settings
+from tests.integration.test_executors import finished
+
+REPO = Path(__file__).resolve().parents[2]
+METRIC_KEYS = {
+    "throughput",
+    "step_ms_p50",
+    "peak_memory_mb",
+    "max_abs_diff",
+    "output_max_abs_diff",
+    "speedup",
+}
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    services = await bootstrap(Settings(data_dir=tmp_path, executors=0))
+    yield services
+    await services.aclose()
+
+
+@pytest.fixture
+async def actor(services: Services) -> Actor:
+    issued = await services.access.bootstrap_key("tuning", Role.ADMIN)
+    return await services.access.authenticate(issued.secret)
+
+
+@pytest.fixture
+async def pool(services: Services, tmp_path: Path) -> AsyncIterator[LocalExecutorPool]:
+    pool = LocalExecutorPool(
+        services.execution,
+        services.metrics,
+        services.bus,
+        services.queue,
+        services.registry,
+        tmp_path / "artifacts",
+        slots=1,
+        env={"PYTHONPATH": str(REPO)},
+    )
+    await pool.start()
+    yield pool
+    await pool.stop(grace=3)
+
+
+async def test_a_tuning_run_of_digits_cnn_succeeds_with_complete_variants(
+    services: Services, actor: Actor, pool: LocalExecutorPool
+) -> None:
+    tuner = await services.workflows.get_by_name(actor, "ptw-tuner")
+    params = {
+        "target": "digits-cnn",
+        "target_params": {"channels": 8},
+        # No compile variant: inductor compiles for tens of seconds on a cold cache.
+        "variants": ["channels-last", "amp-bf16", "batch-size"],
+        "batch_sizes": [128],
+        "steps": 9,
+        "warmup": 1,
+    }
+    run = await services.runs.start_run(actor, tuner.id, params=params)
+    run = await finished(services, actor, run.id, within=90)
+
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    summary = run.summary
+    assert summary is not None and summary["target"] == "digits-cnn" and summary["device"] == "cpu"
+    rows = {row["name"]: row for row in summary["variants"]}
+    assert list(rows)[:4] == ["eager-fp32", "channels-last", "amp-bf16", "batch-size-128"]
+    complete = [row for row in rows.values() if row["state"] == "COMPLETE"]
+    assert len(complete) >= 3
+    for row in complete:
+        assert METRIC_KEYS <= set(row["metrics"]) and row["value"] == row["metrics"]["throughput"] > 0
+    assert rows["eager-fp32"]["metrics"]["speedup"] == 1.0
+    assert rows["eager-fp32"]["config"]["batch_size"] == 64  # digits-cnn's default, the baseline's size
+    assert summary["best"] in rows and rows[summary["best"]]["state"] == "COMPLETE"
+    # Live progress reached the metric store: one variant_index point per variant.
+    progress = await services.metrics.series_of(run.id, "variant_index")
+    assert sorted(p.step for p in progress.points) == list(range(len(rows)))
