@@ -9,7 +9,7 @@ import strawberry
 from api.context import Info
 from api.ids import decode_any_id
 from api.node import Node
-from api.optimizations.types import Optimization
+from api.optimizations.types import Optimization, OptimizationResult
 from api.projects.types import ApiKey, Project
 from api.runs.types import Run
 from api.workflows.types import Workflow
@@ -39,14 +39,18 @@ async def _api_key(info: Info, ident: str) -> Node:
     return ApiKey.from_domain(await info.context.services.access.get_api_key(info.context.actor, ident))
 
 
-# OptimizationResult IDs are well-formed but not resolvable here: OptimizationService has no single
-# lookup for a result, so they answer null like a missing one.
+async def _optimization_result(info: Info, ident: str) -> Node:
+    result = await info.context.services.optimizations.get_result(info.context.actor, ident)
+    return OptimizationResult.from_domain(result)
+
+
 RESOLVERS: dict[str, Callable[[Info, str], Awaitable[Node]]] = {
     "Run": _run,
     "Workflow": _workflow,
     "Project": _project,
     "Optimization": _optimization,
     "ApiKey": _api_key,
+    "OptimizationResult": _optimization_result,
 }
 
 

@@ -152,9 +152,10 @@ class Run(Node):
     async def optimization_result(
         self, info: Info
     ) -> Annotated[OptimizationResult, strawberry.lazy("api.optimizations.types")] | None:
-        # The domain has no per-run lookup of results yet (OptimizationRepository.result_for_run is
-        # not exposed by OptimizationService); no run is a trial until optimizations can start.
-        return None
+        from api.optimizations.types import OptimizationResult
+
+        found = await info.context.services.optimizations.result_of_run(info.context.actor, self.model.id)
+        return OptimizationResult.from_domain(found) if found else None
 
 
 @strawberry.input

@@ -124,6 +124,22 @@ class OptimizationService:
         first = max(1, page.first)
         return Page(everything[start : start + first], has_next=len(everything) > start + first)
 
+    async def get_result(self, actor: Actor, result_id: str) -> OptimizationResult:
+        async with self.uow() as uow:
+            result = await uow.optimizations.get_result(result_id)
+            optimization = await uow.optimizations.get(result.optimization_id) if result else None
+        if result is None or optimization is None or not actor.can_see(optimization.project_id):
+            raise NotFound.of("OptimizationResult", result_id)
+        return result
+
+    async def result_of_run(self, actor: Actor, run_id: str) -> OptimizationResult | None:
+        """The result a run is the trial of; None for a run that is no trial (or one the actor cannot see)."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id)
+            if run is None or run.optimization_id is None or not actor.can_see(run.project_id):
+                return None
+            return await uow.optimizations.result_for_run(run_id)
+
     async def best(self, actor: Actor, optimization_id: str) -> OptimizationResult | None:
         optimization = await self.get(actor, optimization_id)
         async with self.uow() as uow:

@@ -30,7 +30,8 @@ PROGRESS = """subscription($id: ID!) {
 OPTIMIZATION = """query($id: ID!) {
   optimization(id: $id) {
     status error
-    results(first: 100) { edges { node { id number state value config run { status params } } } }
+    results(first: 100) { edges { node { id number state value config
+      run { status params optimizationResult { id } } } } }
     best { id number value config }
   }
 }"""
@@ -108,6 +109,11 @@ async def test_a_search_over_two_workers_succeeds_with_its_progress_streamed(
         assert result["run"]["params"]["x"] == result["config"]["x"]
         assert result["run"]["status"] == {"COMPLETE": "SUCCEEDED", "PRUNED": "PRUNED"}[result["state"]]
     assert events[-1]["result"]["id"] == done["best"]["id"]
+    for result in results:  # each trial's run leads back to its result, and the result resolves as a node
+        assert result["run"]["optimizationResult"]["id"] == result["id"]
+    node = "query($id: ID!) { node(id: $id) { ... on OptimizationResult { id number } } }"
+    found = (await b.client().execute(node, {"id": done["best"]["id"]}))["node"]
+    assert found == {"id": done["best"]["id"], "number": done["best"]["number"]}
 
 
 @pytest.fixture(scope="module")

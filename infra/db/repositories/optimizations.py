@@ -156,6 +156,10 @@ class SqlOptimizationRepository(SqlRepository):
         stmt = stmt.order_by(results.c.number, results.c.created_at, results.c.id)
         return [_result(row) for row in (await self.session.execute(stmt)).all()]
 
+    async def get_result(self, result_id: str) -> OptimizationResult | None:
+        row = (await self.session.execute(select(results).where(results.c.id == result_id))).first()
+        return _result(row) if row else None
+
     async def result_for_run(self, run_id: str, *, for_update: bool = False) -> OptimizationResult | None:
         stmt = select(results).where(results.c.run_id == run_id).order_by(results.c.created_at).limit(1)
         if for_update and self.postgres:
