@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from base64 import b64encode
 from typing import Any
@@ -256,3 +257,42 @@ def test_graphiql_from_local_files_with_the_key_filled_in(pages: Browser) -> Non
     expect(result).to_contain_text('"digits-mlp"')
     expect(result).to_contain_text('"role": "ADMIN"')
     shoot(page, "11-graphiql", full_page=False)
+
+
+def test_a_real_search_shows_every_trial_its_best_and_its_pruned_trials(pages: Browser) -> None:
+    from tests.e2e.test_optimizations import REGISTER, SPACE, START, WORKFLOW
+
+    server = pages.server
+    workflow = graphql(server, REGISTER, {"input": {**WORKFLOW, "name": "browser-quadratic"}})
+    search = {
+        "workflowId": workflow["registerWorkflow"]["id"],
+        "kind": "HYPERPARAMETER_SEARCH",
+        "objective": "objective",
+        "direction": "MAXIMIZE",
+        "space": SPACE,
+        "sampler": "tpe",
+        "pruner": "median",
+        "maxTrials": 6,
+        "maxParallel": 2,
+    }
+    started = graphql(server, START, {"input": search})["startOptimization"]
+    query = """query($id: ID!) { optimization(id: $id) { status
+        results(first: 100) { edges { node { id state value } } } best { id value } } }"""
+    deadline = time.monotonic() + 120
+    while (done := graphql(server, query, {"id": started["id"]})["optimization"])["status"] not in (
+        "SUCCEEDED",
+        "FAILED",
+    ):
+        assert time.monotonic() < deadline, done
+        time.sleep(0.5)
+    assert done["status"] == "SUCCEEDED"
+    results = [edge["node"] for edge in done["results"]["edges"]]
+    pruned = sum(1 for r in results if r["state"] == "PRUNED")
+
+    page = pages.signed_in()
+    page.goto(f"{server.url}/#/optimizations/{started['id']}")
+    expect(page.locator("table.results tbody tr")).to_have_count(len(results))
+    expect(page.locator("tr.pruned")).to_have_count(pruned)
+    expect(page.locator("tr.best")).to_have_count(1)
+    expect(page.locator(".chart h3").first).to_have_text("Objective by trial")
+    shoot(page, "12-optimization-real-search")

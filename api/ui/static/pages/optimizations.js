@@ -25,7 +25,7 @@ const DETAIL = `query Optimization($id: ID!) {
     id kind status objective direction space sampler pruner maxTrials maxParallel error createdAt finishedAt
     workflow { name }
     best { id value config }
-    results(first: 1000) { edges { node { id config value state metrics createdAt run { id status } } } }
+    results(first: 1000) { edges { node { id number config value state metrics createdAt run { id status } } } }
   }
 }`;
 const PROGRESS = `subscription Progress($id: ID!) { optimizationProgress(optimizationId: $id) { optimization { id status } } }`;
@@ -123,7 +123,8 @@ export function renderDetail(main, { params: [id] }) {
 }
 
 function draw(main, optimization, charts) {
-  const results = optimization.results.edges.map((edge, i) => ({ ...edge.node, trial: i + 1 }));
+  // Results come best first; a trial keeps its own number (from 1), in the table and on the charts.
+  const results = optimization.results.edges.map((edge, i) => ({ ...edge.node, trial: (edge.node.number ?? i) + 1 }));
   const maximize = optimization.direction === "MAXIMIZE";
   const tuning = optimization.kind === "PERFORMANCE_TUNING";
   const chartGrid = h("div", { class: "charts" });
@@ -184,7 +185,7 @@ function draw(main, optimization, charts) {
 /** Objective by trial with the best so far, then the objective against each numeric parameter. */
 function searchCharts(results, maximize) {
   const scored = results.filter((result) => typeof result.value === "number");
-  const complete = scored.filter((result) => result.state !== "PRUNED");
+  const complete = scored.filter((result) => result.state !== "PRUNED").sort((a, b) => a.trial - b.trial);
   const pruned = scored.filter((result) => result.state === "PRUNED");
   let best = null;
   const bestSoFar = complete.map((result) => {
