@@ -31,7 +31,7 @@ from executors.sdk import MessageChannel, RunContext
 from infra.bootstrap import Services, bootstrap
 from infra.settings import Settings
 from tests.fixtures.graphql_client import GraphQL
-from tests.integration.test_executors import finished, start_run, wait_for
+from tests.fixtures.runs import finished, start_run, wait_for
 from tests.unit.test_sdk import Sink
 
 REPO = Path(__file__).resolve().parents[2]

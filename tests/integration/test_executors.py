@@ -13,16 +13,15 @@ from typing import Any
 import pytest
 
 from domain.events import Event, RunLogged, run_topic
-from domain.runs import Run, RunStatus
-from domain.services.workflows import WorkflowSpec
+from domain.runs import RunStatus
 from domain.tenancy import Actor, Role
 from executors.pool import LocalExecutorPool
 from executors.supervisor import SupervisionLimits
 from infra.bootstrap import Services, bootstrap
 from infra.settings import Settings
+from tests.fixtures.runs import finished, start_run, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = "tests.workflows.sample"
 
 
 @pytest.fixture
@@ -66,33 +65,6 @@ async def start_pool(services: Services, tmp_path: Path) -> AsyncIterator[StartP
     yield start
     for pool in pools:
         await pool.stop(grace=3)
-
-
-async def start_run(
-    services: Services, actor: Actor, function: str, params: dict[str, Any] | None = None, **resources: Any
-) -> Run:
-    name = f"{function.rsplit(':', 1)[-1]}-{time.monotonic_ns()}"  # unique within the project
-    spec = WorkflowSpec(
-        name=name, entrypoint=function if ":" in function else f"{SAMPLE}:{function}", **resources
-    )
-    workflow = await services.workflows.register(actor, None, spec)
-    return await services.runs.start_run(actor, workflow.id, params=params)
-
-
-async def wait_for(
-    services: Services, actor: Actor, run_id: str, done: Callable[[Run], bool], within: float
-) -> Run:
-    deadline = time.monotonic() + within
-    while True:
-        run = await services.runs.get_run(actor, run_id)
-        if done(run):
-            return run
-        assert time.monotonic() < deadline, f"run {run_id} is still {run.status.value} after {within} s"
-        await asyncio.sleep(0.05)
-
-
-async def finished(services: Services, actor: Actor, run_id: str, within: float = 30) -> Run:
-    return await wait_for(services, actor, run_id, lambda r: r.status.terminal, within)
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,7 @@ from domain.tenancy import Actor, Role
 from executors.pool import LocalExecutorPool
 from infra.bootstrap import Services, bootstrap
 from infra.settings import Settings
-from tests.integration.test_executors import finished
+from tests.fixtures.runs import finished
 
 REPO = Path(__file__).resolve().parents[2]
 METRIC_KEYS = {
