@@ -22,7 +22,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv \
  && pip install --index-url "${API_TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY api ./api
 COPY domain ./domain
 COPY executors ./executors
@@ -63,7 +63,7 @@ RUN apt-get update \
  && python3 -m venv /opt/venv \
  && pip install --index-url "${EXECUTOR_TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY api ./api
 COPY domain ./domain
 COPY executors ./executors

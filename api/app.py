@@ -16,13 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.schema import build_schema
-from api.telemetry import HttpMetrics, Telemetry
-from api.ui.routes import ui_routes
-from api.view import GraphQLEndpoint
+from ptw.api.schema import build_schema
+from ptw.api.telemetry import HttpMetrics, Telemetry
+from ptw.api.ui.routes import ui_routes
+from ptw.api.view import GraphQLEndpoint
 
 if TYPE_CHECKING:
-    from infra.bootstrap import Services
+    from ptw.infra.bootstrap import Services
 
 Hook = Callable[[], Awaitable[object]]
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"

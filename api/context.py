@@ -11,19 +11,19 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
-from api.metrics.loaders import latest_metrics_loader
-from api.projects.loaders import project_loader
-from api.runs.loaders import run_loader
-from api.workflows.loaders import workflow_loader
-from domain.errors import DomainError, Unauthenticated
-from domain.metrics import MetricPoint
-from domain.runs import Run
-from domain.tenancy import Actor, Project
-from domain.workflows import Workflow
+from ptw.api.metrics.loaders import latest_metrics_loader
+from ptw.api.projects.loaders import project_loader
+from ptw.api.runs.loaders import run_loader
+from ptw.api.workflows.loaders import workflow_loader
+from ptw.domain.errors import DomainError, Unauthenticated
+from ptw.domain.metrics import MetricPoint
+from ptw.domain.runs import Run
+from ptw.domain.tenancy import Actor, Project
+from ptw.domain.workflows import Workflow
 
 if TYPE_CHECKING:
-    from api.telemetry import Telemetry
-    from infra.bootstrap import Services
+    from ptw.api.telemetry import Telemetry
+    from ptw.infra.bootstrap import Services
 
 
 @dataclass

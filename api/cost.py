@@ -34,8 +34,8 @@ from graphql import (
     VariableNode,
 )
 
-from api.pagination import DEFAULT_PAGE_SIZE
-from domain.ports import MAX_PAGE_SIZE
+from ptw.api.pagination import DEFAULT_PAGE_SIZE
+from ptw.domain.ports import MAX_PAGE_SIZE
 
 POINTS_PER_OBJECT = 1000
 COST_CODE = "GRAPHQL_VALIDATION_FAILED"

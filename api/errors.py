@@ -9,7 +9,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from domain.errors import DomainError
+from ptw.domain.errors import DomainError
 
 log = logging.getLogger("ptw.api")
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 
-from domain.errors import BadInput, NotFound
+from ptw.domain.errors import BadInput, NotFound
 
 NODE_TYPES = frozenset({"ApiKey", "Optimization", "OptimizationResult", "Project", "Run", "Workflow"})
 

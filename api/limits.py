@@ -17,9 +17,9 @@ from graphql import GraphQLError
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
-from api.cost import cost_rule
-from api.errors import domain_error
-from domain.errors import RateLimited
+from ptw.api.cost import cost_rule
+from ptw.api.errors import domain_error
+from ptw.domain.errors import RateLimited
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 

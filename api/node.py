@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from api.ids import decode_any_id
+from ptw.api.ids import decode_any_id
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")

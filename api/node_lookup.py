@@ -6,14 +6,14 @@ from collections.abc import Awaitable, Callable
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_any_id
-from api.node import Node
-from api.optimizations.types import Optimization, OptimizationResult
-from api.projects.types import ApiKey, Project
-from api.runs.types import Run
-from api.workflows.types import Workflow
-from domain.errors import NotFound
+from ptw.api.context import Info
+from ptw.api.ids import decode_any_id
+from ptw.api.node import Node
+from ptw.api.optimizations.types import Optimization, OptimizationResult
+from ptw.api.projects.types import ApiKey, Project
+from ptw.api.runs.types import Run
+from ptw.api.workflows.types import Workflow
+from ptw.domain.errors import NotFound
 
 
 async def _run(info: Info, ident: str) -> Node:

@@ -8,9 +8,9 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from api.ids import decode_cursor, encode_cursor
-from domain.errors import BadInput
-from domain.ports import MAX_PAGE_SIZE, Page, PageRequest
+from ptw.api.ids import decode_cursor, encode_cursor
+from ptw.domain.errors import BadInput
+from ptw.domain.ports import MAX_PAGE_SIZE, Page, PageRequest
 
 DEFAULT_PAGE_SIZE = 50
 NodeT = TypeVar("NodeT")

@@ -1,6 +1,6 @@
 """The strawberry schema: every feature's queries, mutations and subscriptions, and the request policies.
 
-``python -m api.schema`` writes the printed schema to ``schema.graphql``; ``--check`` fails on drift.
+``python -m ptw.api.schema`` writes the printed schema to ``schema.graphql``; ``--check`` fails on drift.
 """
 
 from __future__ import annotations
@@ -16,25 +16,25 @@ from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTo
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from api.errors import ErrorPolicy, log_unexpected
-from api.limits import RateLimit, cost_limit, hide_suggestions
-from api.metrics.mutations import MetricMutations
-from api.metrics.subscriptions import MetricSubscriptions
-from api.node_lookup import NodeQueries
-from api.optimizations.mutations import OptimizationMutations
-from api.optimizations.queries import OptimizationQueries
-from api.optimizations.subscriptions import OptimizationSubscriptions
-from api.optimizations.types import OptimizationResult
-from api.pool.queries import PoolQueries
-from api.projects.mutations import ProjectMutations
-from api.projects.queries import ProjectQueries
-from api.projects.types import ApiKey, Project
-from api.runs.mutations import RunMutations
-from api.runs.queries import RunQueries
-from api.runs.subscriptions import RunSubscriptions
-from api.telemetry import OperationMetrics
-from api.workflows.mutations import WorkflowMutations
-from api.workflows.queries import WorkflowQueries
+from ptw.api.errors import ErrorPolicy, log_unexpected
+from ptw.api.limits import RateLimit, cost_limit, hide_suggestions
+from ptw.api.metrics.mutations import MetricMutations
+from ptw.api.metrics.subscriptions import MetricSubscriptions
+from ptw.api.node_lookup import NodeQueries
+from ptw.api.optimizations.mutations import OptimizationMutations
+from ptw.api.optimizations.queries import OptimizationQueries
+from ptw.api.optimizations.subscriptions import OptimizationSubscriptions
+from ptw.api.optimizations.types import OptimizationResult
+from ptw.api.pool.queries import PoolQueries
+from ptw.api.projects.mutations import ProjectMutations
+from ptw.api.projects.queries import ProjectQueries
+from ptw.api.projects.types import ApiKey, Project
+from ptw.api.runs.mutations import RunMutations
+from ptw.api.runs.queries import RunQueries
+from ptw.api.runs.subscriptions import RunSubscriptions
+from ptw.api.telemetry import OperationMetrics
+from ptw.api.workflows.mutations import WorkflowMutations
+from ptw.api.workflows.queries import WorkflowQueries
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 
@@ -103,14 +103,14 @@ def printed() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.schema", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ptw.api.schema", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when schema.graphql is out of date")
     parser.add_argument("--output", type=Path, default=SCHEMA_FILE)
     args = parser.parse_args(argv)
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != printed():
-            print(f"{args.output} is out of date: run python -m api.schema", file=sys.stderr)
+            print(f"{args.output} is out of date: run python -m ptw.api.schema", file=sys.stderr)
             return 1
         return 0
     args.output.write_text(printed())

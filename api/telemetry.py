@@ -14,10 +14,10 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
-from api.errors import error_code
+from ptw.api.errors import error_code
 
 if TYPE_CHECKING:
-    from infra.bootstrap import Services
+    from ptw.infra.bootstrap import Services
 
 log = logging.getLogger(__name__)
 

@@ -21,20 +21,20 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from api.context import Context
-from api.errors import domain_error
-from api.telemetry import Telemetry
-from api.ui.graphiql import graphiql_page
-from domain.errors import DomainError, Unauthenticated
-from domain.events import Event, key_topic
-from domain.tenancy import Actor
+from ptw.api.context import Context
+from ptw.api.errors import domain_error
+from ptw.api.telemetry import Telemetry
+from ptw.api.ui.graphiql import graphiql_page
+from ptw.domain.errors import DomainError, Unauthenticated
+from ptw.domain.events import Event, key_topic
+from ptw.domain.tenancy import Actor
 
 if TYPE_CHECKING:
     from cross_web import AsyncHTTPRequestAdapter
     from strawberry.http import GraphQLRequestData
     from strawberry.schema import BaseSchema
 
-    from infra.bootstrap import Services
+    from ptw.infra.bootstrap import Services
 
 BEARER = "bearer "
 # A revoked key's WebSocket connections end at once on the ``KeyRevoked`` event; this re-check is the

@@ -23,11 +23,11 @@ import torch
 
 from bench.common import report
 from bench.tuning import describe
-from domain.runs import Run, RunStatus
-from domain.tenancy import Actor, Role
-from executors.pool import LocalExecutorPool
-from infra.bootstrap import Services, bootstrap
-from infra.settings import Settings
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.tenancy import Actor, Role
+from ptw.executors.pool import LocalExecutorPool
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 LOW_PRECISION = ("amp-fp16", "amp-bf16", "tf32")
@@ -88,7 +88,7 @@ async def main(args: argparse.Namespace) -> int:
         compile_variants.append("compile-max-autotune")
     cnn_variants = [*compile_variants, *LOW_PRECISION, "channels-last", "batch-size"]
     with tempfile.TemporaryDirectory(prefix="ptw-gpu-check-") as data_dir:
-        services = await bootstrap(Settings(data_dir=Path(data_dir), executors=0))
+        services = await bootstrap(Settings(data_dir=Path(data_dir), executors=0), migrate=True)
         pool = LocalExecutorPool(
             services.execution, services.metrics, services.bus, services.queue, services.registry,
             Path(data_dir) / "artifacts", slots=1, env={"PYTHONPATH": str(REPO)},

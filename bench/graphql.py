@@ -24,13 +24,13 @@ from datetime import UTC, datetime
 
 import httpx
 
-from api.app import create_app
 from bench.common import REDIS, fresh_postgres, report, summary_ms
-from domain.metrics import MetricPoint
-from domain.services.workflows import WorkflowSpec
-from domain.tenancy import Role
-from infra.bootstrap import bootstrap
-from infra.settings import Settings
+from ptw.api.app import create_app
+from ptw.domain.metrics import MetricPoint
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.tenancy import Role
+from ptw.infra.bootstrap import bootstrap
+from ptw.infra.settings import Settings
 
 PAGE = """query($first: Int!) {
   runs(first: $first) { edges { node { id status params createdAt
@@ -59,7 +59,7 @@ async def measure(args: argparse.Namespace) -> None:
             executors=0,
             redis_prefix=f"bench{int(time.time())}",
         )
-        services = await bootstrap(settings)
+        services = await bootstrap(settings, migrate=True)
         try:
             key = await seed(services, args.runs, args.keys, args.steps)
             app = create_app(services)

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import fresh_postgres, report
-from domain.events import OptimizationProgressed, Progress, optimization_topic
-from domain.optimizations import Direction, OptimizationKind, OptimizationStatus, ResultState
-from domain.services.optimizations import OptimizationSpec
-from domain.tenancy import Role
-from executors.pool import LocalExecutorPool
-from infra.bootstrap import Services, bootstrap
-from infra.settings import Settings
+from ptw.domain.events import OptimizationProgressed, Progress, optimization_topic
+from ptw.domain.optimizations import Direction, OptimizationKind, OptimizationStatus, ResultState
+from ptw.domain.services.optimizations import OptimizationSpec
+from ptw.domain.tenancy import Role
+from ptw.executors.pool import LocalExecutorPool
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.settings import Settings
 from ptw.lifecycle import prune_advisor
 
 SPACE = {
@@ -97,7 +97,9 @@ async def search(
 async def main(trials: int, executors: int) -> None:
     async with fresh_postgres() as url:
         with tempfile.TemporaryDirectory() as tmp:
-            services = await bootstrap(Settings(data_dir=Path(tmp), database_url=url, executors=0))
+            services = await bootstrap(
+                Settings(data_dir=Path(tmp), database_url=url, executors=0), migrate=True
+            )
             try:
                 pruned = await search(services, Path(tmp), executors, executors, "median", trials)
                 sequential = await search(services, Path(tmp), 1, 1, "none", trials)

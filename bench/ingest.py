@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 
-from api.ids import decode_id
 from bench.common import report
 from bench.stack import Replica, Stack, production_stack
+from ptw.api.ids import decode_id
 
 COLUMNS = ("run_id", "key", "step", "value", "ts", "seq")
 

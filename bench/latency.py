@@ -23,11 +23,11 @@ import httpx
 import websockets
 from redis.asyncio import Redis
 
-from api.ids import decode_id
 from bench.common import REDIS, percentile, report, summary_ms
 from bench.stack import Replica, Stack, cpu_seconds, production_stack
-from infra import redis_keys
-from infra.live.redis_metric_log import decode_batch
+from ptw.api.ids import decode_id
+from ptw.infra import redis_keys
+from ptw.infra.live.redis_metric_log import decode_batch
 
 QUERY = 'subscription($id: ID!) { runMetrics(runId: $id, keys: ["sent"]) { cursor points { value } } }'
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from executors.sdk import MessageChannel, RunContext
+from ptw.executors.sdk import MessageChannel, RunContext
 
 KEYS = [f"metric_{i}" for i in range(10)]
 

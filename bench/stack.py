@@ -25,10 +25,10 @@ import httpx
 from redis.asyncio import Redis
 
 from bench.common import REDIS, fresh_postgres
-from domain.services.workflows import WorkflowSpec
-from domain.tenancy import Role
-from infra.bootstrap import Services, bootstrap
-from infra.settings import Settings
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.tenancy import Role
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 START = "mutation($input: StartRunInput!) { startRun(input: $input) { id status } }"
@@ -136,7 +136,7 @@ def runner_cpu(worker_pid: int) -> dict[int, int]:
     for children in Path(f"/proc/{worker_pid}/task").glob("*/children"):
         for pid in children.read_text().split():
             try:
-                if b"executors.runner" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if b"ptw.executors.runner" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                     continue
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -182,7 +182,7 @@ class Stack:
         """A workflow of the bench's own (its module must be importable by the workers); its id."""
         actor = await self.services.access.authenticate(self.key)
         workflow = await self.services.workflows.register(actor, None, WorkflowSpec(name, entrypoint))
-        from api.ids import encode_id
+        from ptw.api.ids import encode_id
 
         return encode_id("Workflow", workflow.id)
 
@@ -236,7 +236,7 @@ async def production_stack() -> AsyncIterator[Stack]:
     async with fresh_postgres() as url:
         with tempfile.TemporaryDirectory(prefix="ptw-bench-") as tmp:
             settings = Settings(database_url=url, redis_url=REDIS, redis_prefix=prefix, data_dir=Path(tmp))
-            services = await bootstrap(settings)
+            services = await bootstrap(settings, migrate=True)
             stack: Stack | None = None
             try:
                 issued = await services.access.bootstrap_key("bench", Role.ADMIN)

@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from bench.common import report
-from executors.tuning.tuner import tune
-from executors.tuning.variants import StepConfig
-from executors.workflows import defaults_of
-from executors.workflows.digits_cnn import IMAGE_SIZE, DigitsCNN
-from executors.workflows.digits_data import image_digits
-from executors.workflows.digits_training import evaluate, make_optimizer
+from ptw.executors.tuning.tuner import tune
+from ptw.executors.tuning.variants import StepConfig
+from ptw.executors.workflows import defaults_of
+from ptw.executors.workflows.digits_cnn import IMAGE_SIZE, DigitsCNN
+from ptw.executors.workflows.digits_data import image_digits
+from ptw.executors.workflows.digits_training import evaluate, make_optimizer
 
 TARGET_SPEEDUP = 1.2
 

@@ -6,9 +6,9 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.metrics import MetricBatch
-from domain.optimizations import Optimization, OptimizationResult
-from domain.runs import Run
+from ptw.domain.metrics import MetricBatch
+from ptw.domain.optimizations import Optimization, OptimizationResult
+from ptw.domain.runs import Run
 
 
 def run_topic(run_id: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.errors import BadInput
+from ptw.domain.errors import BadInput
 
 MAX_KEY_LENGTH = 200
 MAX_POINTS_PER_CALL = 100_000

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
-from domain.events import Event
-from domain.executors import AutoscalerState, ExecutorState
-from domain.metrics import MetricBatch, MetricPoint
-from domain.optimizations import Optimization, OptimizationResult, OptimizationStatus
-from domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
-from domain.tenancy import ApiKey, Membership, Project
-from domain.workflows import Workflow
+from ptw.domain.events import Event
+from ptw.domain.executors import AutoscalerState, ExecutorState
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.optimizations import Optimization, OptimizationResult, OptimizationStatus
+from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
+from ptw.domain.tenancy import ApiKey, Membership, Project
+from ptw.domain.workflows import Workflow
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000

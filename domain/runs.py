@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.errors import IllegalTransition
+from ptw.domain.errors import IllegalTransition
 
 
 class RunStatus(enum.StrEnum):

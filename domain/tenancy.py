@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from domain.errors import BadInput, Forbidden, NotFound
+from ptw.domain.errors import BadInput, Forbidden, NotFound
 
 
 class Role(enum.IntEnum):

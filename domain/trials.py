@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from domain.clock import new_id, utcnow
-from domain.optimizations import Direction, Optimization, OptimizationResult, ResultState
-from domain.runs import Run, RunStatus
+from ptw.domain.clock import new_id, utcnow
+from ptw.domain.optimizations import Direction, Optimization, OptimizationResult, ResultState
+from ptw.domain.runs import Run, RunStatus
 
 MAX_SUMMARY_METRICS = 50
 WITHIN_TOLERANCE = "within_tolerance"  # a tuning variant's metric: its outputs match the baseline's

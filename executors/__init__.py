@@ -3,6 +3,6 @@
 Importing this package does not import torch; only the child runner and the built-in workflows do.
 """
 
-from executors.sdk import RunContext
+from ptw.executors.sdk import RunContext
 
 __all__ = ["RunContext"]

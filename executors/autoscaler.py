@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from domain.clock import utcnow
-from domain.executors import (
+from ptw.domain.clock import utcnow
+from ptw.domain.executors import (
     AutoscalerState,
     ExecutorState,
     ScalingPlan,
@@ -26,8 +26,8 @@ from domain.executors import (
     WorkerLoad,
     plan_scaling,
 )
-from domain.ports import ExecutorRegistry, JobQueue
-from executors.device import GpuLease, GpuLeases
+from ptw.domain.ports import ExecutorRegistry, JobQueue
+from ptw.executors.device import GpuLease, GpuLeases
 
 log = logging.getLogger(__name__)
 

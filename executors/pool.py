@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from domain.ports import EventBus, ExecutorRegistry
-from domain.runs import RunJob
-from domain.services.execution import ExecutionService
-from domain.services.metrics import MetricService
-from executors.device import threads_per_slot
-from executors.slots import ClaimFailed, ExecutorSlot, SlotServices
-from executors.supervisor import PruneAdvisor, SupervisionLimits
+from ptw.domain.ports import EventBus, ExecutorRegistry
+from ptw.domain.runs import RunJob
+from ptw.domain.services.execution import ExecutionService
+from ptw.domain.services.metrics import MetricService
+from ptw.executors.device import threads_per_slot
+from ptw.executors.slots import ClaimFailed, ExecutorSlot, SlotServices
+from ptw.executors.supervisor import PruneAdvisor, SupervisionLimits
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import collections
 import logging
 import time
 
-from domain.services.execution import ExecutionService
+from ptw.domain.services.execution import ExecutionService
 
 log = logging.getLogger(__name__)
 

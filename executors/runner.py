@@ -1,6 +1,6 @@
 """The child process that runs one attempt of a run: started warm, before its job arrives.
 
-``python -m executors.runner --message-fd N`` imports torch and picks its device, says ``ready``, then
+``python -m ptw.executors.runner --message-fd N`` imports torch and picks its device, says ``ready``, then
 blocks on stdin for one job (a JSON line). It imports the entrypoint, says ``started``, calls the training
 function with a RunContext and sends its ``result`` (or ``error``), then exits: one process per attempt, so a
 crash, a leak or GPU memory never outlives the run. Later stdin lines are control words (``cancel``,
@@ -23,10 +23,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from executors import protocol
-from executors.artifacts import KEY_ENV, ArtifactStore, store_from_env
-from executors.device import device_name, pick_device
-from executors.sdk import MessageChannel, RunContext, follow_control
+from ptw.executors import protocol
+from ptw.executors.artifacts import KEY_ENV, ArtifactStore, store_from_env
+from ptw.executors.device import device_name, pick_device
+from ptw.executors.sdk import MessageChannel, RunContext, follow_control
 
 
 class Terminated(BaseException):
@@ -120,7 +120,7 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m executors.runner")
+    parser = argparse.ArgumentParser(prog="python -m ptw.executors.runner")
     parser.add_argument("--message-fd", type=int, required=True)
     parser.add_argument("--artifacts-dir", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=None)

@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from executors import protocol
-from executors.artifacts import ArtifactStore, LocalStore, checkpoint_path
+from ptw.executors import protocol
+from ptw.executors.artifacts import ArtifactStore, LocalStore, checkpoint_path
 
 __all__ = ["MessageChannel", "RunContext", "checkpoint_path", "follow_control"]
 

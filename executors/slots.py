@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domain.clock import utcnow
-from domain.executors import ExecutorState
-from domain.ports import EventBus, ExecutorRegistry
-from domain.services.execution import ExecutionService
-from domain.services.metrics import MetricService
-from executors.device import resource_classes_for
-from executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, SupervisionLimits
-from executors.warm_runner import RunnerFailed, WarmRunner
+from ptw.domain.clock import utcnow
+from ptw.domain.executors import ExecutorState
+from ptw.domain.ports import EventBus, ExecutorRegistry
+from ptw.domain.services.execution import ExecutionService
+from ptw.domain.services.metrics import MetricService
+from ptw.executors.device import resource_classes_for
+from ptw.executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, SupervisionLimits
+from ptw.executors.warm_runner import RunnerFailed, WarmRunner
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from domain.errors import DomainError
-from domain.events import RunChanged, run_topic
-from domain.metrics import MetricPoint
-from domain.ports import EventBus
-from domain.runs import RunJob, RunStatus
-from domain.services.execution import ExecutionService, Outcome
-from domain.services.metrics import MetricService
-from executors import protocol
-from executors.run_output import RunOutput
-from executors.warm_runner import RunnerFailed, WarmRunner
+from ptw.domain.errors import DomainError
+from ptw.domain.events import RunChanged, run_topic
+from ptw.domain.metrics import MetricPoint
+from ptw.domain.ports import EventBus
+from ptw.domain.runs import RunJob, RunStatus
+from ptw.domain.services.execution import ExecutionService, Outcome
+from ptw.domain.services.metrics import MetricService
+from ptw.executors import protocol
+from ptw.executors.run_output import RunOutput
+from ptw.executors.warm_runner import RunnerFailed, WarmRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from executors import protocol
-from executors.device import VISIBLE_DEVICES, runner_gpus
+from ptw.executors import protocol
+from ptw.executors.device import VISIBLE_DEVICES, runner_gpus
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class RunnerFailed(Exception):
 
 
 class WarmRunner:
-    """A ``python -m executors.runner`` process in its own session, so stopping it stops what it spawned."""
+    """A ``python -m ptw.executors.runner`` process in its own session, so stopping it stops what it spawned."""
 
     def __init__(self, process: asyncio.subprocess.Process, messages: asyncio.StreamReader) -> None:
         self.process = process
@@ -43,7 +43,7 @@ class WarmRunner:
         env: Mapping[str, str] | None = None,
     ) -> WarmRunner:
         read_fd, write_fd = os.pipe()
-        command = [python, "-m", "executors.runner", "--message-fd", str(write_fd)]
+        command = [python, "-m", "ptw.executors.runner", "--message-fd", str(write_fd)]
         command += ["--artifacts-dir", str(artifacts_dir)]
         if threads:
             command += ["--threads", str(threads)]

@@ -17,7 +17,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.worker import Retry, Worker, func
 
-from executors.slots import ClaimFailed, ExecutorSlot, SlotServices
+from ptw.executors.slots import ClaimFailed, ExecutorSlot, SlotServices
 
 log = logging.getLogger(__name__)
 

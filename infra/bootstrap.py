@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from domain.ports import EventBus, ExecutorRegistry, JobQueue, MetricLog, UnitOfWorkFactory
-from domain.services import (
+from ptw.domain.ports import EventBus, ExecutorRegistry, JobQueue, MetricLog, UnitOfWorkFactory
+from ptw.domain.services import (
     AccessService,
     ExecutionService,
     MetricService,
@@ -18,21 +18,21 @@ from domain.services import (
     RunService,
     WorkflowService,
 )
-from domain.services.optimization_driver import OptimizationDriver
-from domain.services.workflows import WorkflowSpec
-from infra.db.database import Database
-from infra.live.memory_bus import InMemoryEventBus
-from infra.live.memory_registry import InMemoryExecutorRegistry
-from infra.params_validator import JsonSchemaValidator
-from infra.queue.memory_queue import InMemoryJobQueue
-from infra.ratelimit import RateLimiter, rate_limiter_for
-from infra.search import LocalLease, OptunaStrategy, PostgresLease
-from infra.settings import Settings
+from ptw.domain.services.optimization_driver import OptimizationDriver
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.infra.db.database import Database
+from ptw.infra.live.memory_bus import InMemoryEventBus
+from ptw.infra.live.memory_registry import InMemoryExecutorRegistry
+from ptw.infra.params_validator import JsonSchemaValidator
+from ptw.infra.queue.memory_queue import InMemoryJobQueue
+from ptw.infra.ratelimit import RateLimiter, rate_limiter_for
+from ptw.infra.search import LocalLease, OptunaStrategy, PostgresLease
+from ptw.infra.settings import Settings
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from infra.cache import RedisCache
+    from ptw.infra.cache import RedisCache
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Services:
 
 
 def builtin_specs() -> list[WorkflowSpec]:
-    from executors.workflows import BUILTINS  # data only: importing it does not import torch
+    from ptw.executors.workflows import BUILTINS  # data only: importing it does not import torch
 
     return [
         WorkflowSpec(
@@ -127,11 +127,11 @@ def _embedded_adapters() -> _Adapters:
 def _production_adapters(settings: Settings) -> _Adapters:
     from redis.asyncio import Redis
 
-    from infra.live.redis_bus import RedisEventBus
-    from infra.live.redis_metric_log import RedisMetricLog
-    from infra.live.redis_registry import RedisExecutorRegistry
-    from infra.live.shared_log_reader import SharedLogReader
-    from infra.queue.arq_queue import ArqJobQueue
+    from ptw.infra.live.redis_bus import RedisEventBus
+    from ptw.infra.live.redis_metric_log import RedisMetricLog
+    from ptw.infra.live.redis_registry import RedisExecutorRegistry
+    from ptw.infra.live.shared_log_reader import SharedLogReader
+    from ptw.infra.queue.arq_queue import ArqJobQueue
 
     url = settings.resolved_database_url
     if not url.startswith("postgresql"):
@@ -153,17 +153,22 @@ def _production_adapters(settings: Settings) -> _Adapters:
     )
 
 
-async def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Services:
+async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) -> Services:
+    """Wire the services for ``settings``. ``migrate``: upgrade the schema first (``ptw db upgrade`` and
+    the embedded server, which owns its SQLite file); otherwise a schema not at head: ``SchemaNotAtHead``."""
     settings = settings or Settings()
+    database = Database(settings.resolved_database_url)
+    try:
+        await (database.upgrade() if migrate else database.require_head())
+    except BaseException:
+        await database.dispose()
+        raise
     adapters = _embedded_adapters() if settings.embedded else _production_adapters(settings)
     bus, queue, registry = adapters.bus, adapters.queue, adapters.registry
-    database = Database(settings.resolved_database_url)
-    if migrate:
-        await database.upgrade()
     uow: UnitOfWorkFactory = database.uow_factory()
     cache = None
     if adapters.redis is not None:
-        from infra.cache import caching_uow_factory
+        from ptw.infra.cache import caching_uow_factory
 
         uow = cached_uow = caching_uow_factory(uow, adapters.redis, settings.redis_prefix)
         cache = cached_uow.cache

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.ports import JobQueue
+from ptw.domain.ports import JobQueue
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
-from infra import redis_keys
+from ptw.infra import redis_keys
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from infra.settings import Settings
+    from ptw.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 

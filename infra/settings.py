@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     def _key_of_256_bits(cls, key: SecretStr | None) -> SecretStr | None:
         if key is None or not key.get_secret_value():
             return None
-        from executors.artifacts.crypto import parse_key
+        from ptw.executors.artifacts.crypto import parse_key
 
         parse_key(key.get_secret_value())  # refused at start, not at a run's first checkpoint
         return key

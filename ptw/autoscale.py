@@ -12,12 +12,12 @@ from collections.abc import Mapping
 
 from rich.console import Console
 
-from domain.executors import ScalingPolicy
-from executors.autoscaler import QueueDepthAutoscaler, WorkerProcess
-from executors.device import GpuLeases, resource_classes_for, visible_gpus
-from infra.bootstrap import bootstrap
-from infra.queue.arq_queue import ArqJobQueue
-from infra.settings import Settings
+from ptw.domain.executors import ScalingPolicy
+from ptw.executors.autoscaler import QueueDepthAutoscaler, WorkerProcess
+from ptw.executors.device import GpuLeases, resource_classes_for, visible_gpus
+from ptw.infra.bootstrap import bootstrap
+from ptw.infra.queue.arq_queue import ArqJobQueue
+from ptw.infra.settings import Settings
 
 console = Console(stderr=True)
 

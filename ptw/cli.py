@@ -12,9 +12,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from domain.errors import DomainError
-from domain.tenancy import Role
-from infra.settings import Settings
+from ptw.domain.errors import DomainError
+from ptw.domain.tenancy import Role
+from ptw.infra.settings import Settings
 
 app = typer.Typer(
     help="PyTorch-workflow: a GraphQL control plane for PyTorch training.", no_args_is_help=True
@@ -41,7 +41,7 @@ def serve(
     from ptw.server import serve as run_server
 
     settings = _settings(executors=executors)
-    asyncio.run(run_server(settings, host, port, ssl_certfile, ssl_keyfile))
+    _run_or_exit(run_server(settings, host, port, ssl_certfile, ssl_keyfile))
 
 
 @app.command()
@@ -69,18 +69,18 @@ def worker(
         )
         raise typer.Exit(2)
     if autoscale:
-        from domain.executors import ScalingPolicy
         from ptw.autoscale import run_autoscaler
+        from ptw.domain.executors import ScalingPolicy
 
         if minimum > maximum:
             err.print(f"[red]--min {minimum} is above --max {maximum}[/]")
             raise typer.Exit(2)
         policy = ScalingPolicy(minimum, maximum, idle_timeout, slots=settings.worker_slots)
-        asyncio.run(run_autoscaler(settings, policy))
+        _run_or_exit(run_autoscaler(settings, policy))
         return
     from ptw.worker import run_worker
 
-    asyncio.run(run_worker(settings))
+    _run_or_exit(run_worker(settings))
 
 
 @keys_app.command("create")
@@ -97,7 +97,7 @@ def keys_create(
         raise typer.Exit(2) from None
 
     async def create() -> None:
-        from infra.bootstrap import bootstrap
+        from ptw.infra.bootstrap import bootstrap
 
         services = await bootstrap(_settings())
         try:
@@ -114,10 +114,12 @@ def keys_create(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the database migrations (embedded `ptw serve` does this by itself on start)."""
+    """Apply the database migrations: the only command that migrates a shared database (embedded
+    `ptw serve` migrates its own SQLite file on start; workers, production replicas and `ptw keys create`
+    refuse to start until the schema is at head)."""
 
     async def upgrade() -> None:
-        from infra.db.database import Database
+        from ptw.infra.db.database import Database
 
         settings = _settings()
         database = Database(settings.resolved_database_url)
@@ -245,11 +247,16 @@ def _local_key() -> str | None:
 
 
 def _run_or_exit(coro: Coroutine[Any, Any, None]) -> None:
+    from ptw.infra.db.database import SchemaNotAtHead
+
     try:
         asyncio.run(coro)
     except DomainError as exc:
         err.print(f"[red]{exc.code}[/]: {exc.message}")
         raise typer.Exit(1) from None
+    except SchemaNotAtHead as exc:
+        err.print(f"[red]database not ready[/]: {exc}", soft_wrap=True)
+        raise typer.Exit(3) from None
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from domain.runs import RunJob
-from domain.services.run_monitor import PlacementWatch, RunMonitor
-from infra.bootstrap import Services
-from infra.ingest.metric_ingester import MetricIngester
+from ptw.domain.runs import RunJob
+from ptw.domain.services.run_monitor import PlacementWatch, RunMonitor
+from ptw.infra.bootstrap import Services
+from ptw.infra.ingest.metric_ingester import MetricIngester
 
 log = logging.getLogger(__name__)
 

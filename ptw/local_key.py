@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from domain.tenancy import Role
-from infra.bootstrap import Services
+from ptw.domain.tenancy import Role
+from ptw.infra.bootstrap import Services
 
 DEFAULT_PROJECT = "default"
 

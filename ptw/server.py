@@ -9,10 +9,10 @@ from pathlib import Path
 import uvicorn
 from rich.console import Console
 
-from api.app import create_app
-from executors.pool import LocalExecutorPool
-from infra.bootstrap import bootstrap
-from infra.settings import Settings
+from ptw.api.app import create_app
+from ptw.executors.pool import LocalExecutorPool
+from ptw.infra.bootstrap import bootstrap
+from ptw.infra.settings import Settings
 from ptw.lifecycle import background_services, optimization_driving, prune_advisor
 from ptw.local_key import ensure_local_admin_key
 from ptw.worker import executor_worker
@@ -28,7 +28,7 @@ async def serve(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
 ) -> None:
-    services = await bootstrap(settings)
+    services = await bootstrap(settings, migrate=settings.embedded)
     startup: list[Hook] = []
     shutdown: list[Hook] = []
     if settings.embedded:
@@ -79,7 +79,7 @@ async def serve(
         startup.append(start_background)
         shutdown.append(background.aclose)
         if settings.cloudwatch_namespace:
-            from infra.cloudwatch import QueueDepthPublisher
+            from ptw.infra.cloudwatch import QueueDepthPublisher
 
             # The cloud's executor autoscaling reads this: published by the API, which runs at zero workers.
             publisher = QueueDepthPublisher.for_namespace(services.queue, settings.cloudwatch_namespace)

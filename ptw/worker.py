@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from arq.connections import ArqRedis
 from rich.console import Console
 
-from executors.device import threads_per_slot
-from executors.slots import SlotServices
-from executors.worker import ExecutorWorker
-from infra.bootstrap import Services, bootstrap
-from infra.queue.arq_queue import RESOURCE_CLASSES, RUN_FUNCTION, ArqJobQueue
-from infra.settings import Settings
+from ptw.executors.device import threads_per_slot
+from ptw.executors.slots import SlotServices
+from ptw.executors.worker import ExecutorWorker
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.queue.arq_queue import RESOURCE_CLASSES, RUN_FUNCTION, ArqJobQueue
+from ptw.infra.settings import Settings
 from ptw.lifecycle import background_services, prune_advisor
 
 console = Console(stderr=True)

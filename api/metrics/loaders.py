@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from domain.metrics import MetricPoint
-from domain.services import MetricService
+from ptw.domain.metrics import MetricPoint
+from ptw.domain.services import MetricService
 
 
 def latest_metrics_loader(service: MetricService, *, cache: bool) -> DataLoader[str, list[MetricPoint]]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id
-from api.metrics.types import MetricInput
+from ptw.api.context import Info
+from ptw.api.ids import decode_id
+from ptw.api.metrics.types import MetricInput
 
 
 @strawberry.type

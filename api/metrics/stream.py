@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from domain.services import MetricService
-from domain.services.metric_follow import Delivery
-from domain.tenancy import Actor
+from ptw.domain.services import MetricService
+from ptw.domain.services.metric_follow import Delivery
+from ptw.domain.tenancy import Actor
 
 
 class MetricStream:

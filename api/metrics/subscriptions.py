@@ -6,10 +6,10 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id, decode_int_cursor
-from api.metrics.stream import MetricStream
-from api.metrics.types import SEQ_CURSOR, MetricBatch
+from ptw.api.context import Info
+from ptw.api.ids import decode_id, decode_int_cursor
+from ptw.api.metrics.stream import MetricStream
+from ptw.api.metrics.types import SEQ_CURSOR, MetricBatch
 
 
 @strawberry.type

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from api.ids import encode_cursor, encode_id
-from domain import metrics
-from domain.clock import utcnow
+from ptw.api.ids import encode_cursor, encode_id
+from ptw.domain import metrics
+from ptw.domain.clock import utcnow
 
 SEQ_CURSOR = "seq"
 STEP_CURSOR = "step"

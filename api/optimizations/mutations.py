@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id, decode_optional_id
-from api.optimizations.types import Optimization, StartOptimizationInput
-from domain import optimizations
-from domain.services.optimizations import OptimizationSpec
+from ptw.api.context import Info
+from ptw.api.ids import decode_id, decode_optional_id
+from ptw.api.optimizations.types import Optimization, StartOptimizationInput
+from ptw.domain import optimizations
+from ptw.domain.services.optimizations import OptimizationSpec
 
 
 @strawberry.type

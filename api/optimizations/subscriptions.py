@@ -6,16 +6,16 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id
-from api.optimizations.types import (
+from ptw.api.context import Info
+from ptw.api.ids import decode_id
+from ptw.api.optimizations.types import (
     Optimization,
     OptimizationEvent,
     OptimizationProgress,
     OptimizationResult,
     event_of,
 )
-from domain.events import OptimizationProgressed, Progress, optimization_topic
+from ptw.domain.events import OptimizationProgressed, Progress, optimization_topic
 
 
 @strawberry.type

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from api.context import Info
-from api.ids import encode_id
-from api.node import Node
-from api.pagination import Connection, connection, page_request
-from api.workflows.types import Workflow
-from domain import optimizations
-from domain.errors import NotFound
-from domain.events import OptimizationProgressed
+from ptw.api.context import Info
+from ptw.api.ids import encode_id
+from ptw.api.node import Node
+from ptw.api.pagination import Connection, connection, page_request
+from ptw.api.workflows.types import Workflow
+from ptw.domain import optimizations
+from ptw.domain.errors import NotFound
+from ptw.domain.events import OptimizationProgressed
 
 if TYPE_CHECKING:
-    from api.runs.types import Run
+    from ptw.api.runs.types import Run
 
 
 @strawberry.enum
@@ -77,8 +77,8 @@ class OptimizationResult(Node):
         )
 
     @strawberry.field(description="The run that produced this result, if any.")
-    async def run(self, info: Info) -> Annotated[Run, strawberry.lazy("api.runs.types")] | None:
-        from api.runs.types import Run
+    async def run(self, info: Info) -> Annotated[Run, strawberry.lazy("ptw.api.runs.types")] | None:
+        from ptw.api.runs.types import Run
 
         if self.model.run_id is None:
             return None

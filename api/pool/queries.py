@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from api.context import Info
-from api.pool.types import ExecutorPool
+from ptw.api.context import Info
+from ptw.api.pool.types import ExecutorPool
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.executors import ExecutorState, PoolState
+from ptw.domain.executors import ExecutorState, PoolState
 
 
 @strawberry.type

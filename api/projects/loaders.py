@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from domain.services import AccessService
-from domain.tenancy import Actor, Project
+from ptw.domain.services import AccessService
+from ptw.domain.tenancy import Actor, Project
 
 
 def project_loader(service: AccessService, actor: Actor, *, cache: bool) -> DataLoader[str, Project | None]:

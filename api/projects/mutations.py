@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id, encode_id
-from api.projects.types import ApiKey, NewApiKey, Project, Role
-from domain import tenancy
+from ptw.api.context import Info
+from ptw.api.ids import decode_id, encode_id
+from ptw.api.projects.types import ApiKey, NewApiKey, Project, Role
+from ptw.domain import tenancy
 
 
 @strawberry.type

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from api.context import Info
-from api.ids import encode_id
-from api.projects.types import Project, Viewer
+from ptw.api.context import Info
+from ptw.api.ids import encode_id
+from ptw.api.projects.types import Project, Viewer
 
 
 @strawberry.type

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import strawberry
 
-from api.ids import encode_id
-from api.node import Node
-from domain import tenancy
+from ptw.api.ids import encode_id
+from ptw.api.node import Node
+from ptw.domain import tenancy
 
 
 @strawberry.enum

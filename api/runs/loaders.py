@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from domain.runs import Run
-from domain.services import RunService
-from domain.tenancy import Actor
+from ptw.domain.runs import Run
+from ptw.domain.services import RunService
+from ptw.domain.tenancy import Actor
 
 
 def run_loader(service: RunService, actor: Actor, *, cache: bool) -> DataLoader[str, Run | None]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id, decode_optional_id
-from api.runs.types import Run, StartRunInput
+from ptw.api.context import Info
+from ptw.api.ids import decode_id, decode_optional_id
+from ptw.api.runs.types import Run, StartRunInput
 
 
 @strawberry.type

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id, decode_optional_id
-from api.pagination import Connection, connection, page_request
-from api.runs.types import Run, RunFilter, RunOrder
+from ptw.api.context import Info
+from ptw.api.ids import decode_id, decode_optional_id
+from ptw.api.pagination import Connection, connection, page_request
+from ptw.api.runs.types import Run, RunFilter, RunOrder
 
 
 @strawberry.type

@@ -6,10 +6,10 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id
-from api.runs.types import Run, RunEvent
-from domain.events import RunChanged, RunLogged, project_topic, run_topic
+from ptw.api.context import Info
+from ptw.api.ids import decode_id
+from ptw.api.runs.types import Run, RunEvent
+from ptw.domain.events import RunChanged, RunLogged, project_topic, run_topic
 
 
 @strawberry.type

@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from api.context import Info
-from api.ids import decode_int_cursor, encode_cursor, encode_id
-from api.metrics.types import STEP_CURSOR, MetricPoint, MetricSeries
-from api.node import Node
-from api.projects.types import Project
-from api.workflows.types import Workflow
-from domain import runs
-from domain.errors import BadInput, NotFound
-from domain.events import RunLogged
+from ptw.api.context import Info
+from ptw.api.ids import decode_int_cursor, encode_cursor, encode_id
+from ptw.api.metrics.types import STEP_CURSOR, MetricPoint, MetricSeries
+from ptw.api.node import Node
+from ptw.api.projects.types import Project
+from ptw.api.workflows.types import Workflow
+from ptw.domain import runs
+from ptw.domain.errors import BadInput, NotFound
+from ptw.domain.events import RunLogged
 
 if TYPE_CHECKING:
-    from api.optimizations.types import OptimizationResult
+    from ptw.api.optimizations.types import OptimizationResult
 
 DEFAULT_SERIES_POINTS = 500
 MAX_SERIES_POINTS = 100_000
@@ -151,8 +151,8 @@ class Run(Node):
     @strawberry.field(description="The optimization result this run produced, when it is a trial.")
     async def optimization_result(
         self, info: Info
-    ) -> Annotated[OptimizationResult, strawberry.lazy("api.optimizations.types")] | None:
-        from api.optimizations.types import OptimizationResult
+    ) -> Annotated[OptimizationResult, strawberry.lazy("ptw.api.optimizations.types")] | None:
+        from ptw.api.optimizations.types import OptimizationResult
 
         found = await info.context.services.optimizations.result_of_run(info.context.actor, self.model.id)
         return OptimizationResult.from_domain(found) if found else None

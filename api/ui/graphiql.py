@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.ui.routes import page
+from ptw.api.ui.routes import page
 
 
 def graphiql_page() -> str:

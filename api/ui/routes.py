@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-STATIC = files("api.ui") / "static"
+STATIC = files("ptw.api.ui") / "static"
 STATIC_PREFIX = "/ui"
 # Only this server may be reached: a page that tried a CDN would fail loudly instead of leaking.
 DASHBOARD_POLICY = (
@@ -37,5 +37,5 @@ def ui_routes() -> list[BaseRoute]:
     """``/`` and ``/ui/...``; add them to the app's routes."""
     return [
         Route("/", dashboard, methods=["GET"]),
-        Mount(STATIC_PREFIX, app=StaticFiles(packages=[("api.ui", "static")]), name="ui"),
+        Mount(STATIC_PREFIX, app=StaticFiles(packages=[("ptw.api.ui", "static")]), name="ui"),
     ]

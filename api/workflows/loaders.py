@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from domain.services import WorkflowService
-from domain.tenancy import Actor
-from domain.workflows import Workflow
+from ptw.domain.services import WorkflowService
+from ptw.domain.tenancy import Actor
+from ptw.domain.workflows import Workflow
 
 
 def workflow_loader(

@@ -7,10 +7,10 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from api.context import Info
-from api.ids import decode_optional_id
-from api.workflows.types import Workflow
-from domain.services.workflows import WorkflowSpec
+from ptw.api.context import Info
+from ptw.api.ids import decode_optional_id
+from ptw.api.workflows.types import Workflow
+from ptw.domain.services.workflows import WorkflowSpec
 
 
 @strawberry.input

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from api.context import Info
-from api.ids import decode_id, decode_optional_id
-from api.pagination import Connection, connection, page_request
-from api.workflows.types import Workflow
-from domain.errors import BadInput
+from ptw.api.context import Info
+from ptw.api.ids import decode_id, decode_optional_id
+from ptw.api.pagination import Connection, connection, page_request
+from ptw.api.workflows.types import Workflow
+from ptw.domain.errors import BadInput
 
 
 @strawberry.type

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from api.context import Info
-from api.ids import encode_id
-from api.node import Node
-from api.pagination import Connection, connection, page_request
-from domain import workflows
+from ptw.api.context import Info
+from ptw.api.ids import encode_id
+from ptw.api.node import Node
+from ptw.api.pagination import Connection, connection, page_request
+from ptw.domain import workflows
 
 if TYPE_CHECKING:
-    from api.projects.types import Project
-    from api.runs.types import Run
+    from ptw.api.projects.types import Project
+    from ptw.api.runs.types import Run
 
 
 @strawberry.type(
@@ -49,8 +49,10 @@ class Workflow(Node):
         )
 
     @strawberry.field(description="The project that registered it; null for a built-in.")
-    async def project(self, info: Info) -> Annotated[Project, strawberry.lazy("api.projects.types")] | None:
-        from api.projects.types import Project
+    async def project(
+        self, info: Info
+    ) -> Annotated[Project, strawberry.lazy("ptw.api.projects.types")] | None:
+        from ptw.api.projects.types import Project
 
         if self.model.project_id is None:
             return None
@@ -62,8 +64,8 @@ class Workflow(Node):
     @strawberry.field(description="Runs of this workflow in the caller's projects, newest first.")
     async def runs(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated[Run, strawberry.lazy("api.runs.types")]]:
-        from api.runs.types import Run
+    ) -> Connection[Annotated[Run, strawberry.lazy("ptw.api.runs.types")]]:
+        from ptw.api.runs.types import Run
 
         page = await info.context.services.runs.list_runs(
             info.context.actor, page_request(first, after), workflow_id=self.model.id

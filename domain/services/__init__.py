@@ -1,13 +1,13 @@
 """Use cases of PyTorch-workflow, one module per area; each takes its ports at construction."""
 
-from domain.services.access import AccessService
-from domain.services.execution import ExecutionService, Outcome
-from domain.services.metrics import MetricService
-from domain.services.optimizations import OptimizationService
-from domain.services.pool import PoolService
-from domain.services.recovery import RecoveryService
-from domain.services.runs import RunService
-from domain.services.workflows import WorkflowService
+from ptw.domain.services.access import AccessService
+from ptw.domain.services.execution import ExecutionService, Outcome
+from ptw.domain.services.metrics import MetricService
+from ptw.domain.services.optimizations import OptimizationService
+from ptw.domain.services.pool import PoolService
+from ptw.domain.services.recovery import RecoveryService
+from ptw.domain.services.runs import RunService
+from ptw.domain.services.workflows import WorkflowService
 
 __all__ = [
     "AccessService",

@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain import keys
-from domain.clock import new_id, utcnow
-from domain.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
-from domain.events import KeyRevoked, key_topic
-from domain.ports import EventBus, UnitOfWork, UnitOfWorkFactory
-from domain.tenancy import Actor, ApiKey, Membership, Project, Role
+from ptw.domain import keys
+from ptw.domain.clock import new_id, utcnow
+from ptw.domain.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
+from ptw.domain.events import KeyRevoked, key_topic
+from ptw.domain.ports import EventBus, UnitOfWork, UnitOfWorkFactory
+from ptw.domain.tenancy import Actor, ApiKey, Membership, Project, Role
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")

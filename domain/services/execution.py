@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.clock import new_id, utcnow
-from domain.events import RunLogged, run_topic
-from domain.ports import EventBus, JobQueue, UnitOfWorkFactory
-from domain.runs import Checkpoint, Run, RunJob, RunStatus
-from domain.services.recovery import ACTIVE, announce, next_job, settle_drain, settle_failure
-from domain.services.runs import job_for, publish_run
+from ptw.domain.clock import new_id, utcnow
+from ptw.domain.events import RunLogged, run_topic
+from ptw.domain.ports import EventBus, JobQueue, UnitOfWorkFactory
+from ptw.domain.runs import Checkpoint, Run, RunJob, RunStatus
+from ptw.domain.services.recovery import ACTIVE, announce, next_job, settle_drain, settle_failure
+from ptw.domain.services.runs import job_for, publish_run
 
 
 @dataclass(frozen=True)

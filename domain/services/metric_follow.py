@@ -18,9 +18,9 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-from domain.events import MetricsRecorded, RunChanged, run_topic
-from domain.metrics import MetricBatch, MetricPoint
-from domain.ports import EventBus, LogRead, MetricLog, Subscription, UnitOfWorkFactory
+from ptw.domain.events import MetricsRecorded, RunChanged, run_topic
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.ports import EventBus, LogRead, MetricLog, Subscription, UnitOfWorkFactory
 
 Delivery = tuple[MetricBatch, list[MetricPoint]]
 # Stored batches of the run: (after_seq, keys, before_seq) -> batches in seq order.

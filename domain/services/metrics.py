@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from domain.errors import NotFound
-from domain.events import MetricsRecorded, run_topic
-from domain.metrics import MetricBatch, MetricPoint, check_points, downsample
-from domain.ports import EventBus, MetricLog, UnitOfWorkFactory
-from domain.runs import Run
-from domain.services.metric_follow import Delivery, MetricFollow
-from domain.tenancy import Actor, Role
+from ptw.domain.errors import NotFound
+from ptw.domain.events import MetricsRecorded, run_topic
+from ptw.domain.metrics import MetricBatch, MetricPoint, check_points, downsample
+from ptw.domain.ports import EventBus, MetricLog, UnitOfWorkFactory
+from ptw.domain.runs import Run
+from ptw.domain.services.metric_follow import Delivery, MetricFollow
+from ptw.domain.tenancy import Actor, Role
 
 
 @dataclass(frozen=True)

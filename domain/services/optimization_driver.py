@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from domain.clock import new_id, utcnow
-from domain.events import Progress
-from domain.optimizations import (
+from ptw.domain.clock import new_id, utcnow
+from ptw.domain.events import Progress
+from ptw.domain.optimizations import (
     Optimization,
     OptimizationKind,
     OptimizationResult,
     OptimizationStatus,
     ResultState,
 )
-from domain.ports import (
+from ptw.domain.ports import (
     EventBus,
     JobQueue,
     OptimizationLease,
@@ -35,11 +35,11 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from domain.runs import Run, RunJob
-from domain.services.optimizations import TUNER_WORKFLOW, publish_progress, tuning_params
-from domain.services.runs import job_for, publish_run
-from domain.trials import best_of, running, settle, tuning_results
-from domain.workflows import Workflow
+from ptw.domain.runs import Run, RunJob
+from ptw.domain.services.optimizations import TUNER_WORKFLOW, publish_progress, tuning_params
+from ptw.domain.services.runs import job_for, publish_run
+from ptw.domain.trials import best_of, running, settle, tuning_results
+from ptw.domain.workflows import Workflow
 
 log = logging.getLogger(__name__)
 _SETTLED = {

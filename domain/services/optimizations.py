@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.clock import new_id, utcnow
-from domain.errors import BadInput, NotFound
-from domain.events import OptimizationProgressed, Progress, optimization_topic
-from domain.optimizations import (
+from ptw.domain.clock import new_id, utcnow
+from ptw.domain.errors import BadInput, NotFound
+from ptw.domain.events import OptimizationProgressed, Progress, optimization_topic
+from ptw.domain.optimizations import (
     Direction,
     Optimization,
     OptimizationKind,
@@ -21,7 +21,7 @@ from domain.optimizations import (
     OptimizationStatus,
     ResultState,
 )
-from domain.ports import (
+from ptw.domain.ports import (
     EventBus,
     Page,
     PageRequest,
@@ -30,12 +30,12 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from domain.runs import RunQuery, RunStatus
-from domain.search_space import check_choice, extremes, grid_size, parse_space
-from domain.services.runs import publish_run
-from domain.tenancy import Actor, Role
-from domain.trials import best_of, ranked
-from domain.workflows import Workflow
+from ptw.domain.runs import RunQuery, RunStatus
+from ptw.domain.search_space import check_choice, extremes, grid_size, parse_space
+from ptw.domain.services.runs import publish_run
+from ptw.domain.tenancy import Actor, Role
+from ptw.domain.trials import best_of, ranked
+from ptw.domain.workflows import Workflow
 
 TUNER_WORKFLOW = "ptw-tuner"  # the built-in workflow that measures a performance tuning's variants
 MAX_TRIALS = 1000

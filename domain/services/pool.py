@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.executors import PoolState, desired_workers
-from domain.ports import ExecutorRegistry, JobQueue
+from ptw.domain.executors import PoolState, desired_workers
+from ptw.domain.ports import ExecutorRegistry, JobQueue
 
 
 @dataclass

@@ -11,11 +11,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.clock import utcnow
-from domain.events import RunLogged, run_topic
-from domain.ports import EventBus, JobQueue, UnitOfWork, UnitOfWorkFactory
-from domain.runs import Run, RunJob, RunStatus
-from domain.services.runs import job_for, publish_run
+from ptw.domain.clock import utcnow
+from ptw.domain.events import RunLogged, run_topic
+from ptw.domain.ports import EventBus, JobQueue, UnitOfWork, UnitOfWorkFactory
+from ptw.domain.runs import Run, RunJob, RunStatus
+from ptw.domain.services.runs import job_for, publish_run
 
 ACTIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCELLING)
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.ports import ExecutorRegistry
-from domain.runs import Run
-from domain.services.recovery import RecoveryService, Silence
+from ptw.domain.ports import ExecutorRegistry
+from ptw.domain.runs import Run
+from ptw.domain.services.recovery import RecoveryService, Silence
 
 
 @dataclass(frozen=True)

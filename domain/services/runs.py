@@ -6,13 +6,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domain.clock import new_id, utcnow
-from domain.errors import BadInput, NotFound
-from domain.events import RunChanged, project_topic, run_topic
-from domain.ports import EventBus, JobQueue, Page, PageRequest, ParamsValidator, UnitOfWork, UnitOfWorkFactory
-from domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
-from domain.tenancy import Actor, Role
-from domain.workflows import Workflow
+from ptw.domain.clock import new_id, utcnow
+from ptw.domain.errors import BadInput, NotFound
+from ptw.domain.events import RunChanged, project_topic, run_topic
+from ptw.domain.ports import (
+    EventBus,
+    JobQueue,
+    Page,
+    PageRequest,
+    ParamsValidator,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
+from ptw.domain.tenancy import Actor, Role
+from ptw.domain.workflows import Workflow
 
 MAX_IDEMPOTENCY_KEY = 200
 

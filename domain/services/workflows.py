@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from domain.clock import new_id, utcnow
-from domain.errors import BadInput, Conflict, NotFound
-from domain.ports import Page, PageRequest, ParamsValidator, UnitOfWorkFactory
-from domain.tenancy import Actor, Role
-from domain.workflows import Workflow, check_entrypoint, check_resources, check_workflow_name
+from ptw.domain.clock import new_id, utcnow
+from ptw.domain.errors import BadInput, Conflict, NotFound
+from ptw.domain.ports import Page, PageRequest, ParamsValidator, UnitOfWorkFactory
+from ptw.domain.tenancy import Actor, Role
+from ptw.domain.workflows import Workflow, check_entrypoint, check_resources, check_workflow_name
 
 
 @dataclass(frozen=True)

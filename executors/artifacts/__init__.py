@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from executors.artifacts.local import LocalStore, checkpoint_path
-from executors.artifacts.store import Artifact, ArtifactStore, ArtifactStoreError
+from ptw.executors.artifacts.local import LocalStore, checkpoint_path
+from ptw.executors.artifacts.store import Artifact, ArtifactStore, ArtifactStoreError
 
 __all__ = [
     "ENDPOINT_ENV",
@@ -33,7 +33,7 @@ KEY_ENV = "PTW_CHECKPOINT_KEY"
 def store_for(url: str, key: bytes | None = None, *, endpoint_url: str | None = None) -> ArtifactStore:
     """The store at ``file:///path`` (or a plain path) or ``s3://bucket/prefix``; ``key``: AES-256-GCM."""
     if url.startswith("s3://"):
-        from executors.artifacts.s3 import S3Store
+        from ptw.executors.artifacts.s3 import S3Store
 
         return S3Store(url, key, endpoint_url=endpoint_url)
     if "://" in url and not url.startswith("file://"):
@@ -46,7 +46,7 @@ def store_from_env(environ: Mapping[str, str], default_dir: Path) -> ArtifactSto
     ``PTW_CHECKPOINT_KEY``); ``default_dir`` when no URL is set."""
     key = None
     if environ.get(KEY_ENV):
-        from executors.artifacts.crypto import parse_key
+        from ptw.executors.artifacts.crypto import parse_key
 
         key = parse_key(environ[KEY_ENV])
     url = environ.get(URL_ENV) or Path(default_dir).resolve().as_uri()

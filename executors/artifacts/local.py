@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlparse
 
-from executors.artifacts.store import Artifact, ArtifactStore, Fill
+from ptw.executors.artifacts.store import Artifact, ArtifactStore, Fill
 
 
 def checkpoint_path(uri: str) -> Path:

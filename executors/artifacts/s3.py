@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import urlparse
 
-from executors.artifacts.local import checkpoint_path
-from executors.artifacts.store import Artifact, ArtifactStore, ArtifactStoreError, Fill
+from ptw.executors.artifacts.local import checkpoint_path
+from ptw.executors.artifacts.store import Artifact, ArtifactStore, ArtifactStoreError, Fill
 
 
 def split_s3_url(url: str) -> tuple[str, str]:

@@ -48,7 +48,7 @@ class ArtifactStore(ABC):
         key = self._key
         if key is None:
             return self._put(name, fill)
-        from executors.artifacts.crypto import SealingWriter
+        from ptw.executors.artifacts.crypto import SealingWriter
 
         def sealed(target: IO[bytes]) -> None:
             writer = SealingWriter(target, key)
@@ -60,7 +60,7 @@ class ArtifactStore(ABC):
     @contextlib.contextmanager
     def open(self, uri: str) -> Iterator[IO[bytes]]:
         """The object's bytes as a seekable stream, decrypted and checked when this store has a key."""
-        from executors.artifacts.crypto import open_sealed
+        from ptw.executors.artifacts.crypto import open_sealed
 
         with self._get(uri) as raw:
             yield open_sealed(raw, self._key, uri)

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from executors.tuning.memory import PeakMemory
-from executors.tuning.variants import StepConfig
+from ptw.executors.tuning.memory import PeakMemory
+from ptw.executors.tuning.variants import StepConfig
 
 TuningTarget = Callable[[dict[str, Any], torch.device], tuple[nn.Module, tuple[Tensor, Tensor], Any]]
 LEARNING_RATE = 1e-3

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from executors.tuning.measure import (
+from ptw.executors.tuning.measure import (
     Cancelled,
     Measurement,
     TrainingStep,
@@ -29,7 +29,7 @@ from executors.tuning.measure import (
     measure,
     measure_baseline,
 )
-from executors.tuning.variants import (
+from ptw.executors.tuning.variants import (
     BASELINE,
     Skipped,
     StepConfig,
@@ -39,7 +39,7 @@ from executors.tuning.variants import (
     plan,
     wants_combined,
 )
-from executors.workflows import BUILTINS, defaults_of
+from ptw.executors.workflows import BUILTINS, defaults_of
 
 HOOK = "tuning_target"
 

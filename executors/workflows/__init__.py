@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from executors.tuning.variants import KINDS as _TUNING_VARIANTS  # data only: no torch
+from ptw.executors.tuning.variants import KINDS as _TUNING_VARIANTS  # data only: no torch
 
 _SEED = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 _LR = {"type": "number", "exclusiveMinimum": 0, "maximum": 10}
@@ -31,7 +31,7 @@ def _schema(title: str, properties: dict[str, dict[str, Any]]) -> dict[str, Any]
 BUILTINS: list[dict[str, Any]] = [
     {
         "name": "digits-mlp",
-        "entrypoint": "executors.workflows.digits_mlp:train",
+        "entrypoint": "ptw.executors.workflows.digits_mlp:train",
         "params_schema": _schema(
             "digits-mlp: an MLP on scikit-learn's 8x8 digits",
             {
@@ -60,7 +60,7 @@ BUILTINS: list[dict[str, Any]] = [
     },
     {
         "name": "digits-cnn",
-        "entrypoint": "executors.workflows.digits_cnn:train",
+        "entrypoint": "ptw.executors.workflows.digits_cnn:train",
         "params_schema": _schema(
             "digits-cnn: a small conv net on scikit-learn's digits, upsampled to 16x16",
             {
@@ -87,7 +87,7 @@ BUILTINS: list[dict[str, Any]] = [
     },
     {
         "name": "tiny-lm",
-        "entrypoint": "executors.workflows.tiny_lm:train",
+        "entrypoint": "ptw.executors.workflows.tiny_lm:train",
         "params_schema": _schema(
             "tiny-lm: a small GPT-style character language model on a generated corpus",
             {
@@ -119,7 +119,7 @@ BUILTINS: list[dict[str, Any]] = [
     },
     {
         "name": "ptw-tuner",
-        "entrypoint": "executors.tuning.tuner:tune",
+        "entrypoint": "ptw.executors.tuning.tuner:tune",
         "params_schema": _schema(
             "ptw-tuner: a workflow's training throughput under compile, AMP, layouts, batch sizes, threads",
             {

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from executors.workflows import defaults_of
-from executors.workflows.digits_data import NUM_CLASSES, image_digits
-from executors.workflows.digits_training import fit
+from ptw.executors.workflows import defaults_of
+from ptw.executors.workflows.digits_data import NUM_CLASSES, image_digits
+from ptw.executors.workflows.digits_training import fit
 
 IMAGE_SIZE = 16
 

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from executors.workflows import defaults_of
-from executors.workflows.digits_data import NUM_CLASSES, flat_digits
-from executors.workflows.digits_training import fit
+from ptw.executors.workflows import defaults_of
+from ptw.executors.workflows.digits_data import NUM_CLASSES, flat_digits
+from ptw.executors.workflows.digits_training import fit
 
 PIXELS = 64
 

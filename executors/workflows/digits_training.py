@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from executors.workflows.digits_data import DigitsSplit
-from executors.workflows.training_state import StepLosses, cpu_snapshot
+from ptw.executors.workflows.digits_data import DigitsSplit
+from ptw.executors.workflows.training_state import StepLosses, cpu_snapshot
 
 CHECKPOINT_EVERY_EPOCHS = 5
 

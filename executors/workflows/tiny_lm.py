@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from executors.workflows import defaults_of
-from executors.workflows.tiny_lm_corpus import CorpusSampler
-from executors.workflows.training_state import StepLosses, cpu_snapshot
+from ptw.executors.workflows import defaults_of
+from ptw.executors.workflows.tiny_lm_corpus import CorpusSampler
+from ptw.executors.workflows.training_state import StepLosses, cpu_snapshot
 
 LOG_EVERY = 10
 CHECKPOINT_EVERY = 100

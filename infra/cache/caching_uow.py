@@ -19,7 +19,7 @@ from typing import Self
 
 from redis.asyncio import Redis
 
-from domain.ports import (
+from ptw.domain.ports import (
     ApiKeyRepository,
     CheckpointRepository,
     MetricRepository,
@@ -32,12 +32,12 @@ from domain.ports import (
     UnitOfWorkFactory,
     WorkflowRepository,
 )
-from domain.runs import Run, RunQuery, RunStatus
-from domain.tenancy import Project
-from domain.workflows import Workflow
-from infra.cache import codec
-from infra.cache.read_through import Kind, ReadThrough, Writes
-from infra.cache.redis_cache import RedisCache
+from ptw.domain.runs import Run, RunQuery, RunStatus
+from ptw.domain.tenancy import Project
+from ptw.domain.workflows import Workflow
+from ptw.infra.cache import codec
+from ptw.infra.cache.read_through import Kind, ReadThrough, Writes
+from ptw.infra.cache.redis_cache import RedisCache
 
 WORKFLOW, WORKFLOW_NAME, RUN, PROJECT = "workflow", "workflow-name", "run", "project"
 

@@ -9,9 +9,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from domain.runs import Run, RunStatus
-from domain.tenancy import Project
-from domain.workflows import Resources, Workflow
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.tenancy import Project
+from ptw.domain.workflows import Resources, Workflow
 
 
 def _dump(value: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from infra.cache.redis_cache import RedisCache
+from ptw.infra.cache.redis_cache import RedisCache
 
 
 class _Identified(Protocol):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from infra import redis_keys
+from ptw.infra import redis_keys
 
 log = logging.getLogger(__name__)
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import URL, event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from infra.db.unit_of_work import SqlUnitOfWork
+from ptw.infra.db.unit_of_work import SqlUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -58,6 +61,18 @@ class Database:
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade, revision)
 
+    async def require_head(self) -> None:
+        """Refuse to start on a schema that is not at the migrations' head (only ``ptw db upgrade``
+        migrates a shared database, so that a burst of workers never runs concurrent upgrades)."""
+        async with self.engine.connect() as conn:
+            current = await conn.run_sync(_current_heads)
+        heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+        if current != heads:
+            at = ", ".join(sorted(current)) or "no schema"
+            raise SchemaNotAtHead(
+                f"the database is at {at}, not at {', '.join(sorted(heads))}: run `ptw db upgrade` first"
+            )
+
     async def ping(self) -> bool:
         """Whether the database answers (for ``/readyz``)."""
         try:
@@ -74,12 +89,25 @@ class Database:
         self.statements += 1
 
 
+class SchemaNotAtHead(RuntimeError):
+    """The database's schema is older (or newer) than this release's migrations."""
+
+
 def alembic_config() -> Config:
     """The migrations shipped inside the package, configured in code so no ``alembic.ini`` is needed."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
     return config
+
+
+def _current_heads(connection: Connection) -> set[str]:
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level, quiet.level = quiet.level, logging.WARNING  # a check, not a migration: nothing to announce
+    try:
+        return set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        quiet.setLevel(level)
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

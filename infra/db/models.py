@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from infra.db.types import Json, UtcDateTime
+from ptw.infra.db.types import Json, UtcDateTime
 
 # Named constraints keep migrations reproducible: alembic can drop what it can name.
 NAMING_CONVENTION = {

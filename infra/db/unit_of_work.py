@@ -8,7 +8,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infra.db.repositories import (
+from ptw.infra.db.repositories import (
     SqlApiKeyRepository,
     SqlCheckpointRepository,
     SqlMetricRepository,

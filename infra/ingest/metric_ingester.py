@@ -32,9 +32,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from domain.metrics import MetricBatch
-from domain.services import MetricService
-from infra.live.redis_metric_log import SEQ_BITS, RedisMetricLog, decode_batch, seq_of
+from ptw.domain.metrics import MetricBatch
+from ptw.domain.services import MetricService
+from ptw.infra.live.redis_metric_log import SEQ_BITS, RedisMetricLog, decode_batch, seq_of
 
 log = logging.getLogger(__name__)
 

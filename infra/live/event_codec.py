@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from domain.events import (
+from ptw.domain.events import (
     Event,
     KeyRevoked,
     MetricsRecorded,
@@ -19,8 +19,8 @@ from domain.events import (
     RunChanged,
     RunLogged,
 )
-from domain.metrics import MetricBatch, MetricPoint
-from domain.optimizations import (
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.optimizations import (
     Direction,
     Optimization,
     OptimizationKind,
@@ -28,7 +28,7 @@ from domain.optimizations import (
     OptimizationStatus,
     ResultState,
 )
-from domain.runs import Run, RunStatus
+from ptw.domain.runs import Run, RunStatus
 
 _RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(Run))
 _RUN_INSTANTS = ("created_at", "started_at", "finished_at", "updated_at", "heartbeat_at")

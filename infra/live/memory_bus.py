@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from domain.events import Event
+from ptw.domain.events import Event
 
 # A subscriber that falls this far behind is cut off rather than let memory grow without bound;
 # its client reconnects with its cursor and replays from storage, so nothing is lost.

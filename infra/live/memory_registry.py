@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from domain.executors import AutoscalerState, ExecutorState
+from ptw.domain.executors import AutoscalerState, ExecutorState
 
 
 class InMemoryExecutorRegistry:

@@ -27,11 +27,11 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from domain.events import Event
-from domain.ports import Subscription
-from infra import redis_keys
-from infra.live.event_codec import decode_event, encode_event
-from infra.live.memory_bus import InMemoryEventBus
+from ptw.domain.events import Event
+from ptw.domain.ports import Subscription
+from ptw.infra import redis_keys
+from ptw.infra.live.event_codec import decode_event, encode_event
+from ptw.infra.live.memory_bus import InMemoryEventBus
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from domain.metrics import MetricBatch, MetricPoint
-from domain.ports import LogRead
-from infra import redis_keys
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.ports import LogRead
+from ptw.infra import redis_keys
 
 SEQ_BITS = 20
 _N_MASK = (1 << SEQ_BITS) - 1

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from domain.executors import AutoscalerState, ExecutorState
-from infra import redis_keys
+from ptw.domain.executors import AutoscalerState, ExecutorState
+from ptw.infra import redis_keys
 
 
 class RedisExecutorRegistry:

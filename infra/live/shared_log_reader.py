@@ -18,8 +18,8 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from domain.metrics import MetricBatch, MetricPoint
-from domain.ports import LogRead, MetricLog
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.ports import LogRead, MetricLog
 
 log = logging.getLogger(__name__)
 

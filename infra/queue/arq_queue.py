@@ -9,8 +9,8 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
-from domain.runs import RunJob
-from infra import redis_keys
+from ptw.domain.runs import RunJob
+from ptw.infra import redis_keys
 
 RESOURCE_CLASSES = ("cpu", "gpu")
 RUN_FUNCTION = "run_attempt"  # the arq function name that `ptw worker` registers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from domain.runs import RunJob
+from ptw.domain.runs import RunJob
 
 
 class InMemoryJobQueue:

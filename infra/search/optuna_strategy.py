@@ -26,9 +26,9 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from domain.optimizations import Direction, Optimization, OptimizationResult, ResultState
-from domain.ports import PruneAdvice, TrialSuggestion
-from domain.search_space import (
+from ptw.domain.optimizations import Direction, Optimization, OptimizationResult, ResultState
+from ptw.domain.ports import PruneAdvice, TrialSuggestion
+from ptw.domain.search_space import (
     CategoricalParameter,
     FloatParameter,
     Parameter,

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from api.ids import encode_id
+from ptw.api.ids import encode_id
 from ptw.client import GraphQLClient, GraphQLError
 from tests.e2e.conftest import REPO, Production, Server, free_port
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from arq.jobs import Job
 
-from domain.runs import Run, RunJob, RunStatus
-from domain.services.workflows import WorkflowSpec
-from domain.tenancy import Actor, Role
-from executors.worker import ExecutorWorker
-from infra import redis_keys
-from infra.bootstrap import Services
-from infra.queue.arq_queue import RUN_FUNCTION, ArqJobQueue
+from ptw.domain.runs import Run, RunJob, RunStatus
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.tenancy import Actor, Role
+from ptw.executors.worker import ExecutorWorker
+from ptw.infra import redis_keys
+from ptw.infra.bootstrap import Services
+from ptw.infra.queue.arq_queue import RUN_FUNCTION, ArqJobQueue
 from ptw.lifecycle import background_services
 from ptw.worker import executor_worker
 from tests.fixtures.production import production_services

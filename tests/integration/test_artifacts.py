@@ -18,18 +18,18 @@ import torch
 from moto.server import ThreadedMotoServer
 from pydantic import SecretStr, ValidationError
 
-from api.app import create_app
-from api.ids import encode_id
-from domain.runs import RunStatus
-from domain.tenancy import Actor, Role
-from executors import protocol
-from executors.artifacts import ArtifactStore, ArtifactStoreError, LocalStore, checkpoint_path, store_for
-from executors.artifacts.crypto import MAGIC, CheckpointSealError, parse_key
-from executors.artifacts.s3 import S3Store
-from executors.pool import LocalExecutorPool
-from executors.sdk import MessageChannel, RunContext
-from infra.bootstrap import Services, bootstrap
-from infra.settings import Settings
+from ptw.api.app import create_app
+from ptw.api.ids import encode_id
+from ptw.domain.runs import RunStatus
+from ptw.domain.tenancy import Actor, Role
+from ptw.executors import protocol
+from ptw.executors.artifacts import ArtifactStore, ArtifactStoreError, LocalStore, checkpoint_path, store_for
+from ptw.executors.artifacts.crypto import MAGIC, CheckpointSealError, parse_key
+from ptw.executors.artifacts.s3 import S3Store
+from ptw.executors.pool import LocalExecutorPool
+from ptw.executors.sdk import MessageChannel, RunContext
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.settings import Settings
 from tests.fixtures.graphql_client import GraphQL
 from tests.fixtures.runs import finished, start_run, wait_for
 from tests.unit.test_sdk import Sink
@@ -320,7 +320,7 @@ def test_settings_check_the_key_and_pass_the_store_to_runners(tmp_path: Path) ->
 
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    services = await bootstrap(Settings(data_dir=tmp_path, executors=0))
+    services = await bootstrap(Settings(data_dir=tmp_path, executors=0), migrate=True)
     yield services
     await services.aclose()
 
@@ -390,7 +390,7 @@ async def test_a_run_checkpointed_on_one_worker_resumes_on_another_from_the_buck
 
 
 async def test_a_runner_with_a_bad_key_never_takes_a_job(tmp_path: Path) -> None:
-    from executors.warm_runner import RunnerFailed, WarmRunner
+    from ptw.executors.warm_runner import RunnerFailed, WarmRunner
 
     runner = await WarmRunner.start(
         tmp_path, env={"PYTHONPATH": str(REPO), "PTW_CHECKPOINT_KEY": "not-a-key"}

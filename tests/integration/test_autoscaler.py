@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from api.telemetry import Telemetry
-from domain.executors import PoolState
-from domain.runs import Run, RunStatus
-from domain.services.workflows import WorkflowSpec
-from domain.tenancy import Actor, Role
-from executors import warm_runner
-from executors.device import Gpu, GpuLeases
-from infra.bootstrap import Services
-from infra.settings import Settings
+from ptw.api.telemetry import Telemetry
+from ptw.domain.executors import PoolState
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.tenancy import Actor, Role
+from ptw.executors import warm_runner
+from ptw.executors.device import Gpu, GpuLeases
+from ptw.infra.bootstrap import Services
+from ptw.infra.settings import Settings
 from tests.fixtures.production import REDIS_URL, production_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from api.app import create_app
-from domain.errors import NotFound
-from domain.metrics import MetricBatch, MetricPoint
-from domain.runs import Run, RunStatus
-from domain.services import (
+from ptw.api.app import create_app
+from ptw.domain.errors import NotFound
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.services import (
     AccessService,
     ExecutionService,
     MetricService,
@@ -26,14 +26,14 @@ from domain.services import (
     RunService,
     WorkflowService,
 )
-from domain.tenancy import Actor, Role
-from infra.bootstrap import Services, bootstrap, builtin_specs
-from infra.cache import CachingUnitOfWorkFactory, caching_uow_factory
-from infra.db import Database
-from infra.live.memory_bus import InMemoryEventBus
-from infra.params_validator import JsonSchemaValidator
-from infra.queue.memory_queue import InMemoryJobQueue
-from infra.settings import Settings
+from ptw.domain.tenancy import Actor, Role
+from ptw.infra.bootstrap import Services, bootstrap, builtin_specs
+from ptw.infra.cache import CachingUnitOfWorkFactory, caching_uow_factory
+from ptw.infra.db import Database
+from ptw.infra.live.memory_bus import InMemoryEventBus
+from ptw.infra.params_validator import JsonSchemaValidator
+from ptw.infra.queue.memory_queue import InMemoryJobQueue
+from ptw.infra.settings import Settings
 from tests.fixtures.databases import fresh_postgres_url, migrated_database
 from tests.fixtures.graphql_client import GraphQL, issue_key
 
@@ -322,7 +322,7 @@ async def production(redis: tuple[CountingRedis, str]) -> AsyncIterator[Services
     _, prefix = redis
     async with fresh_postgres_url() as url:
         settings = Settings(database_url=url, redis_url=REDIS_URL, redis_prefix=prefix, executors=0)
-        services = await bootstrap(settings)
+        services = await bootstrap(settings, migrate=True)
         try:
             yield services
         finally:
@@ -387,7 +387,9 @@ async def test_reads_go_to_the_database_while_redis_is_down(redis: tuple[Countin
     _, prefix = redis
     async with fresh_postgres_url() as url:
         settings = Settings(database_url=url, redis_url=CLOSED_PORT_URL, redis_prefix=prefix, executors=0)
-        services = await bootstrap(settings)  # installs the built-ins through the (failing) cache
+        services = await bootstrap(
+            settings, migrate=True
+        )  # installs the built-ins through the (failing) cache
         try:
             key = await issue_key(services, "alpha")
             app = create_app(services)

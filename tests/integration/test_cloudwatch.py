@@ -22,10 +22,10 @@ from arq.constants import in_progress_key_prefix
 from moto.server import ThreadedMotoServer
 from redis.asyncio import Redis
 
-from domain.runs import RunJob
-from infra import redis_keys
-from infra.cloudwatch import QueueDepthPublisher
-from infra.queue.arq_queue import ArqJobQueue
+from ptw.domain.runs import RunJob
+from ptw.infra import redis_keys
+from ptw.infra.cloudwatch import QueueDepthPublisher
+from ptw.infra.queue.arq_queue import ArqJobQueue
 from tests.fixtures.databases import fresh_postgres_url
 from tests.fixtures.production import REDIS_URL, drop_keys
 

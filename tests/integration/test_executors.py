@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from domain.events import Event, RunLogged, run_topic
-from domain.runs import RunStatus
-from domain.tenancy import Actor, Role
-from executors.pool import LocalExecutorPool
-from executors.supervisor import SupervisionLimits
-from infra.bootstrap import Services, bootstrap
-from infra.settings import Settings
+from ptw.domain.events import Event, RunLogged, run_topic
+from ptw.domain.runs import RunStatus
+from ptw.domain.tenancy import Actor, Role
+from ptw.executors.pool import LocalExecutorPool
+from ptw.executors.supervisor import SupervisionLimits
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.settings import Settings
 from tests.fixtures.runs import finished, start_run, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    services = await bootstrap(Settings(data_dir=tmp_path, executors=0))
+    services = await bootstrap(Settings(data_dir=tmp_path, executors=0), migrate=True)
     yield services
     await services.aclose()
 

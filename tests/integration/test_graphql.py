@@ -12,11 +12,11 @@ import httpx
 import pytest
 import websockets
 
-from api.app import create_app
-from api.ids import encode_id
-from domain.tenancy import Role
-from infra.bootstrap import Services
-from infra.settings import Settings
+from ptw.api.app import create_app
+from ptw.api.ids import encode_id
+from ptw.domain.tenancy import Role
+from ptw.infra.bootstrap import Services
+from ptw.infra.settings import Settings
 from tests.fixtures.graphql_client import GraphQL, Key, TransportWs, error_codes, issue_key
 
 # The API fixtures (services, admin, app, gql, live_url, ws_connect) live in tests/fixtures/api.py.
@@ -104,7 +104,7 @@ async def test_create_project_and_api_key(gql: GraphQL) -> None:
 async def test_builtins_resolve_by_name(gql: GraphQL, name: str) -> None:
     workflow = (await gql.data(WORKFLOW_BY_NAME, {"n": name}))["workflow"]
     assert workflow["name"] == name and workflow["builtin"] is True
-    assert workflow["entrypoint"].startswith("executors.workflows.")
+    assert workflow["entrypoint"].startswith("ptw.executors.workflows.")
 
 
 async def test_workflows_connection_lists_builtins(gql: GraphQL) -> None:
@@ -543,7 +543,7 @@ async def test_lifespan_runs_the_start_and_stop_hooks_in_order(services: Service
 async def test_a_revoked_key_ends_its_live_subscriptions(
     gql: GraphQL, services: Services, ws_connect: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("api.view.KEY_RECHECK_SECONDS", 0.1)
+    monkeypatch.setattr("ptw.api.view.KEY_RECHECK_SECONDS", 0.1)
     run_id = await start_run(gql)
     watcher = await issue_key(services, "alpha", Role.VIEWER)
     async with ws_connect() as socket:

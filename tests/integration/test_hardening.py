@@ -21,12 +21,12 @@ import websockets
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from api.app import create_app
-from api.ids import encode_id
-from api.pagination import page_request
-from infra.bootstrap import Services
-from infra.ratelimit import LocalRateLimiter, RedisRateLimiter
-from infra.settings import Settings
+from ptw.api.app import create_app
+from ptw.api.ids import encode_id
+from ptw.api.pagination import page_request
+from ptw.infra.bootstrap import Services
+from ptw.infra.ratelimit import LocalRateLimiter, RedisRateLimiter
+from ptw.infra.settings import Settings
 from tests.fixtures.graphql_client import GraphQL, Key, TransportWs, error_codes, issue_key
 
 pytest_plugins = ["tests.fixtures.api"]

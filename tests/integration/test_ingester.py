@@ -21,18 +21,18 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy import text
 
-from domain.events import RunChanged, run_topic
-from domain.metrics import MetricBatch, MetricPoint
-from domain.runs import Run, RunStatus
-from domain.services import MetricService
-from domain.services.metric_follow import Delivery, MetricFollow
-from domain.tenancy import Actor, Project, Role
-from domain.workflows import Workflow
-from infra.db import Database
-from infra.ingest.metric_ingester import GROUP, MetricIngester
-from infra.live.memory_bus import InMemoryEventBus
-from infra.live.redis_bus import RedisEventBus
-from infra.live.redis_metric_log import RedisMetricLog
+from ptw.domain.events import RunChanged, run_topic
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.services import MetricService
+from ptw.domain.services.metric_follow import Delivery, MetricFollow
+from ptw.domain.tenancy import Actor, Project, Role
+from ptw.domain.workflows import Workflow
+from ptw.infra.db import Database
+from ptw.infra.ingest.metric_ingester import GROUP, MetricIngester
+from ptw.infra.live.memory_bus import InMemoryEventBus
+from ptw.infra.live.redis_bus import RedisEventBus
+from ptw.infra.live.redis_metric_log import RedisMetricLog
 from tests.fixtures.databases import fresh_postgres_url, migrated_database
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]

@@ -12,26 +12,26 @@ from pathlib import Path
 
 import pytest
 
-from domain.errors import BadInput
-from domain.optimizations import (
+from ptw.domain.errors import BadInput
+from ptw.domain.optimizations import (
     Direction,
     Optimization,
     OptimizationKind,
     OptimizationStatus,
     ResultState,
 )
-from domain.ports import PageRequest
-from domain.runs import RunStatus
-from domain.services.optimization_driver import OptimizationDriver
-from domain.services.optimizations import OptimizationSpec
-from domain.services.workflows import WorkflowSpec
-from domain.tenancy import Actor, Role
-from domain.workflows import Workflow
-from executors.pool import LocalExecutorPool
-from infra.bootstrap import Services, bootstrap
-from infra.db import Database
-from infra.search import PostgresLease
-from infra.settings import Settings
+from ptw.domain.ports import PageRequest
+from ptw.domain.runs import RunStatus
+from ptw.domain.services.optimization_driver import OptimizationDriver
+from ptw.domain.services.optimizations import OptimizationSpec
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.tenancy import Actor, Role
+from ptw.domain.workflows import Workflow
+from ptw.executors.pool import LocalExecutorPool
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.db import Database
+from ptw.infra.search import PostgresLease
+from ptw.infra.settings import Settings
 from ptw.lifecycle import prune_advisor
 from tests.fixtures.databases import fresh_postgres_url
 
@@ -51,7 +51,7 @@ SPACE = {"x": {"type": "float", "low": -2.0, "high": 8.0}}
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     async with fresh_postgres_url() as url:
-        services = await bootstrap(Settings(data_dir=tmp_path, database_url=url, executors=0))
+        services = await bootstrap(Settings(data_dir=tmp_path, database_url=url, executors=0), migrate=True)
         yield services
         await services.aclose()
 

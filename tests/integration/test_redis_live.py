@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
-from domain.events import Event, MetricsRecorded, RunChanged, RunLogged, project_topic, run_topic
-from domain.metrics import MetricBatch, MetricPoint
-from domain.ports import Subscription
-from domain.runs import Run, RunStatus
-from infra import redis_keys
-from infra.live.event_codec import decode_event, encode_event
-from infra.live.redis_bus import RedisEventBus
-from infra.live.redis_metric_log import RedisMetricLog, entry_id, seq_of
+from ptw.domain.events import Event, MetricsRecorded, RunChanged, RunLogged, project_topic, run_topic
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.ports import Subscription
+from ptw.domain.runs import Run, RunStatus
+from ptw.infra import redis_keys
+from ptw.infra.live.event_codec import decode_event, encode_event
+from ptw.infra.live.redis_bus import RedisEventBus
+from ptw.infra.live.redis_metric_log import RedisMetricLog, entry_id, seq_of
 
 pytestmark = pytest.mark.redis
 
@@ -241,7 +241,7 @@ async def test_trimming_drops_older_batches_and_leaves_a_mark_that_only_grows(
 async def test_a_shared_reader_gives_every_follower_each_batch_once_from_one_tail(
     metric_log: RedisMetricLog,
 ) -> None:
-    from infra.live.shared_log_reader import SharedLogReader
+    from ptw.infra.live.shared_log_reader import SharedLogReader
 
     calls = 0
     read_after = metric_log.read_after

@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from domain.clock import utcnow
-from domain.events import RunLogged, run_topic
-from domain.executors import ExecutorState
-from domain.runs import Run, RunStatus
-from domain.services.execution import Outcome
-from domain.services.recovery import Silence
-from domain.services.run_monitor import PlacementWatch, RunMonitor
-from domain.services.workflows import WorkflowSpec
-from domain.tenancy import Actor, Role
-from executors.pool import LocalExecutorPool
-from infra import redis_keys
-from infra.bootstrap import Services, bootstrap
-from infra.queue.arq_queue import ArqJobQueue
-from infra.settings import Settings
+from ptw.domain.clock import utcnow
+from ptw.domain.events import RunLogged, run_topic
+from ptw.domain.executors import ExecutorState
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.services.execution import Outcome
+from ptw.domain.services.recovery import Silence
+from ptw.domain.services.run_monitor import PlacementWatch, RunMonitor
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.tenancy import Actor, Role
+from ptw.executors.pool import LocalExecutorPool
+from ptw.infra import redis_keys
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.queue.arq_queue import ArqJobQueue
+from ptw.infra.settings import Settings
 from tests.fixtures.production import production_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -255,7 +255,7 @@ async def test_runs_no_live_executor_can_take_say_why_they_wait(services: Servic
 
 @pytest.fixture
 async def embedded(tmp_path: Path) -> AsyncIterator[Services]:
-    services = await bootstrap(Settings(data_dir=tmp_path / "embedded", executors=0))
+    services = await bootstrap(Settings(data_dir=tmp_path / "embedded", executors=0), migrate=True)
     yield services
     await services.aclose()
 

@@ -10,23 +10,23 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from domain.errors import Conflict, NotFound
-from domain.metrics import MetricBatch, MetricPoint
-from domain.optimizations import (
+from ptw.domain.errors import Conflict, NotFound
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.optimizations import (
     Optimization,
     OptimizationKind,
     OptimizationResult,
     OptimizationStatus,
     ResultState,
 )
-from domain.ports import MAX_PAGE_SIZE, PageRequest
-from domain.runs import Checkpoint, Run, RunQuery, RunStatus
-from domain.tenancy import ApiKey, Membership, Project, Role
-from domain.workflows import Resources, Workflow
-from infra.db import Database
-from infra.db.models import Base
-from infra.db.repositories.metrics import COPY_THRESHOLD
-from infra.db.unit_of_work import SqlUnitOfWork
+from ptw.domain.ports import MAX_PAGE_SIZE, PageRequest
+from ptw.domain.runs import Checkpoint, Run, RunQuery, RunStatus
+from ptw.domain.tenancy import ApiKey, Membership, Project, Role
+from ptw.domain.workflows import Resources, Workflow
+from ptw.infra.db import Database
+from ptw.infra.db.models import Base
+from ptw.infra.db.repositories.metrics import COPY_THRESHOLD
+from ptw.infra.db.unit_of_work import SqlUnitOfWork
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import websockets
 
-from api.ids import encode_id
-from domain.tenancy import Membership, Role
-from infra.bootstrap import Services
+from ptw.api.ids import encode_id
+from ptw.domain.tenancy import Membership, Role
+from ptw.infra.bootstrap import Services
 from tests.fixtures.graphql_client import GraphQL, Key, TransportWs, error_codes, issue_key
 
 pytest_plugins = ["tests.fixtures.api"]
@@ -427,7 +427,7 @@ async def test_a_key_that_lost_a_role_may_not_go_on(services: Services) -> None:
 async def test_a_revoked_key_is_refused_at_once_and_its_websockets_end_at_once(
     gql: GraphQL, services: Services, ws_connect: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("api.view.KEY_RECHECK_SECONDS", 3600.0)  # only the KeyRevoked event can end it
+    monkeypatch.setattr("ptw.api.view.KEY_RECHECK_SECONDS", 3600.0)  # only the KeyRevoked event can end it
     run_id = await Project(gql, services, await issue_key(services, "alpha")).run()
     watcher = await issue_key(services, "alpha", Role.VIEWER)
     async with ws_connect() as socket:

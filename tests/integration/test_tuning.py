@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from domain.runs import RunStatus
-from domain.tenancy import Actor, Role
-from executors.pool import LocalExecutorPool
-from infra.bootstrap import Services, bootstrap
-from infra.settings import Settings
+from ptw.domain.runs import RunStatus
+from ptw.domain.tenancy import Actor, Role
+from ptw.executors.pool import LocalExecutorPool
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.settings import Settings
 from tests.fixtures.runs import finished
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ METRIC_KEYS = {
 
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    services = await bootstrap(Settings(data_dir=tmp_path, executors=0))
+    services = await bootstrap(Settings(data_dir=tmp_path, executors=0), migrate=True)
     yield services
     await services.aclose()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
-from domain.tenancy import Role
+from ptw.domain.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
+from ptw.domain.tenancy import Role
 from tests.fixtures.memory import MemoryWorld
 
 

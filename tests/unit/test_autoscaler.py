@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 import pytest
 
-from domain.clock import utcnow
-from domain.executors import ExecutorState, ScalingPolicy, WorkerLoad, plan_scaling
-from domain.runs import RunJob
-from executors.autoscaler import QueueDepthAutoscaler
-from executors.device import Gpu, GpuLeases
+from ptw.domain.clock import utcnow
+from ptw.domain.executors import ExecutorState, ScalingPolicy, WorkerLoad, plan_scaling
+from ptw.domain.runs import RunJob
+from ptw.executors.autoscaler import QueueDepthAutoscaler
+from ptw.executors.device import Gpu, GpuLeases
 from tests.fixtures.memory import FakeExecutorRegistry, FakeJobQueue
 
 POLICY = ScalingPolicy(minimum=0, maximum=2, idle_timeout=5)

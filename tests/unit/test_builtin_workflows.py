@@ -14,7 +14,7 @@ import pytest
 import torch
 from jsonschema import Draft202012Validator
 
-from executors.workflows import BUILTINS, defaults_of, digits_cnn, digits_mlp, tiny_lm
+from ptw.executors.workflows import BUILTINS, defaults_of, digits_cnn, digits_mlp, tiny_lm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY_CNN = {"epochs": 2, "channels": 4}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from executors.device import Gpu, GpuLeases, parse_gpus, resource_classes_for, visible_gpus
+from ptw.executors.device import Gpu, GpuLeases, parse_gpus, resource_classes_for, visible_gpus
 
 SMI = """0, GPU-aaaa, NVIDIA H100 80GB HBM3, 81559
 1, GPU-bbbb, NVIDIA H100 80GB HBM3, 81559
@@ -64,7 +64,7 @@ def test_gpu_executors_take_gpu_and_cpu_runs_cpu_executors_cpu_runs_only() -> No
 
 
 def test_training_code_does_not_inherit_the_control_plane_credentials() -> None:
-    from executors.warm_runner import training_environ
+    from ptw.executors.warm_runner import training_environ
 
     env = training_environ(
         {"PTW_DATABASE_URL": "postgresql://u:secret@db/ptw", "PTW_REDIS_URL": "redis://:pw@r", "PATH": "/bin"}

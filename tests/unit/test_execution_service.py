@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.clock import utcnow
-from domain.events import RunChanged, RunLogged, project_topic, run_topic
-from domain.executors import ExecutorState
-from domain.runs import Run, RunStatus
-from domain.services import Outcome
-from domain.tenancy import Actor, Role
+from ptw.domain.clock import utcnow
+from ptw.domain.events import RunChanged, RunLogged, project_topic, run_topic
+from ptw.domain.executors import ExecutorState
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.services import Outcome
+from ptw.domain.tenancy import Actor, Role
 from tests.fixtures.memory import MemoryWorld
 
 AT = datetime(2024, 1, 1, tzinfo=UTC)

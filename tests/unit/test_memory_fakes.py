@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from domain import ports
-from domain.metrics import MetricBatch, MetricPoint
-from domain.ports import PageRequest
-from domain.runs import Run, RunJob, RunQuery
+from ptw.domain import ports
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.ports import PageRequest
+from ptw.domain.runs import Run, RunJob, RunQuery
 from tests.fixtures.memory import (
     DuplicateKey,
     FakeEventBus,

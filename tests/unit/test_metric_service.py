@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.errors import BadInput, Forbidden, NotFound
-from domain.events import MetricsRecorded, run_topic
-from domain.metrics import MetricBatch, MetricPoint
-from domain.runs import Run
-from domain.tenancy import Actor, Role
+from ptw.domain.errors import BadInput, Forbidden, NotFound
+from ptw.domain.events import MetricsRecorded, run_topic
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.runs import Run
+from ptw.domain.tenancy import Actor, Role
 from tests.fixtures.memory import MemoryWorld
 
 AT = datetime(2024, 1, 1, tzinfo=UTC)

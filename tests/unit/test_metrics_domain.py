@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.errors import BadInput
-from domain.metrics import MAX_KEY_LENGTH, MAX_POINTS_PER_CALL, MetricPoint, check_points, downsample
+from ptw.domain.errors import BadInput
+from ptw.domain.metrics import MAX_KEY_LENGTH, MAX_POINTS_PER_CALL, MetricPoint, check_points, downsample
 
 AT = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from domain.errors import BadInput
-from domain.events import OptimizationProgressed, Progress
-from domain.optimizations import (
+from ptw.domain.errors import BadInput
+from ptw.domain.events import OptimizationProgressed, Progress
+from ptw.domain.optimizations import (
     Direction,
     Optimization,
     OptimizationKind,
@@ -21,15 +21,15 @@ from domain.optimizations import (
     OptimizationStatus,
     ResultState,
 )
-from domain.ports import PruneAdvice, TrialSuggestion
-from domain.runs import Run, RunStatus
-from domain.search_space import FloatParameter, IntParameter, grid_size, parse_space
-from domain.services.optimization_driver import OptimizationDriver, trial_key
-from domain.services.optimizations import OptimizationService, OptimizationSpec
-from domain.tenancy import Actor, Role
-from domain.trials import best_of, ranked, settle, tuning_results
-from domain.workflows import Workflow
-from infra.search import LocalLease, OptunaStrategy
+from ptw.domain.ports import PruneAdvice, TrialSuggestion
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.search_space import FloatParameter, IntParameter, grid_size, parse_space
+from ptw.domain.services.optimization_driver import OptimizationDriver, trial_key
+from ptw.domain.services.optimizations import OptimizationService, OptimizationSpec
+from ptw.domain.tenancy import Actor, Role
+from ptw.domain.trials import best_of, ranked, settle, tuning_results
+from ptw.domain.workflows import Workflow
+from ptw.infra.search import LocalLease, OptunaStrategy
 from tests.fixtures.memory import DuplicateKey, MemoryWorld
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain.runs import Run, RunStatus
-from domain.services import Outcome
-from domain.tenancy import Actor, Role
+from ptw.domain.runs import Run, RunStatus
+from ptw.domain.services import Outcome
+from ptw.domain.tenancy import Actor, Role
 from tests.fixtures.memory import MemoryWorld
 
 S = RunStatus

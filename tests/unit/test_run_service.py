@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from domain.errors import BadInput, Forbidden, NotFound
-from domain.events import RunChanged, project_topic, run_topic
-from domain.ports import PageRequest
-from domain.runs import RunStatus
-from domain.services.workflows import WorkflowSpec
-from domain.tenancy import Actor, Role
-from domain.workflows import Workflow
+from ptw.domain.errors import BadInput, Forbidden, NotFound
+from ptw.domain.events import RunChanged, project_topic, run_topic
+from ptw.domain.ports import PageRequest
+from ptw.domain.runs import RunStatus
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.tenancy import Actor, Role
+from ptw.domain.workflows import Workflow
 from tests.fixtures.memory import MemoryWorld
 
 SCHEMA = {

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.errors import IllegalTransition
-from domain.runs import TERMINAL, TRANSITIONS, Run, RunStatus
+from ptw.domain.errors import IllegalTransition
+from ptw.domain.runs import TERMINAL, TRANSITIONS, Run, RunStatus
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=5)

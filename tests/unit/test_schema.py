@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from graphql import GraphQLObjectType, GraphQLSchema
 
-from api.schema import SCHEMA_FILE, main, printed, schema
+from ptw.api.schema import SCHEMA_FILE, main, printed, schema
 
 # DESIGN §5, root fields: name -> ({argument: type}, return type). Core names are fixed; more may exist.
 CONTRACT: dict[str, dict[str, tuple[dict[str, str], str]]] = {
@@ -148,7 +148,9 @@ def core() -> GraphQLSchema:
 
 
 def test_committed_schema_is_the_printed_schema() -> None:
-    assert SCHEMA_FILE.read_text() == printed(), "schema.graphql is out of date: run `python -m api.schema`"
+    assert SCHEMA_FILE.read_text() == printed(), (
+        "schema.graphql is out of date: run `python -m ptw.api.schema`"
+    )
 
 
 def test_check_mode_fails_on_drift(tmp_path: Path) -> None:

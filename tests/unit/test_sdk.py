@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from executors import protocol
-from executors.sdk import MessageChannel, RunContext, checkpoint_path, follow_control
+from ptw.executors import protocol
+from ptw.executors.sdk import MessageChannel, RunContext, checkpoint_path, follow_control
 
 
 class Sink(io.RawIOBase):

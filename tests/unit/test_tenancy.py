@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from domain import keys
-from domain.errors import BadInput, Forbidden, NotFound
-from domain.tenancy import Actor, Role
+from ptw.domain import keys
+from ptw.domain.errors import BadInput, Forbidden, NotFound
+from ptw.domain.tenancy import Actor, Role
 
 
 def test_new_secret_has_the_documented_shape() -> None:

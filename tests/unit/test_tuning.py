@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from executors.tuning import tuner
-from executors.tuning.variants import COMBINED, StepConfig, Variant, combine, plan
-from executors.workflows import BUILTINS, defaults_of
+from ptw.executors.tuning import tuner
+from ptw.executors.tuning.variants import COMBINED, StepConfig, Variant, combine, plan
+from ptw.executors.workflows import BUILTINS, defaults_of
 
 METRIC_KEYS = {
     "throughput", "step_ms_p50", "peak_memory_mb", "max_abs_diff", "output_max_abs_diff", "speedup",
@@ -216,7 +216,7 @@ def test_a_cancelled_tuning_returns_what_it_measured() -> None:
     [
         ("no-such-workflow", "no built-in workflow is named 'no-such-workflow'"),
         ("digits-mlp", "'digits-mlp' has no tuning hook"),
-        ("executors.workflows.tiny_lm:LOG_EVERY", "is not a function"),
+        ("ptw.executors.workflows.tiny_lm:LOG_EVERY", "is not a function"),
     ],
 )
 def test_a_target_without_a_tuning_hook_fails_the_tuning(target: str, message: str) -> None:
@@ -231,5 +231,5 @@ def test_unknown_target_params_fail_the_tuning() -> None:
 
 def test_the_tuner_is_a_builtin_with_a_closed_schema() -> None:
     (builtin,) = [b for b in BUILTINS if b["name"] == "ptw-tuner"]
-    assert builtin["entrypoint"] == "executors.tuning.tuner:tune"
+    assert builtin["entrypoint"] == "ptw.executors.tuning.tuner:tune"
     assert set(builtin["defaults"]) == set(builtin["params_schema"]["properties"])

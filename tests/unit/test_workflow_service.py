@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
-from domain.errors import BadInput, Conflict, Forbidden, NotFound
-from domain.ports import PageRequest
-from domain.services.workflows import WorkflowSpec
-from domain.tenancy import Role
+from ptw.domain.errors import BadInput, Conflict, Forbidden, NotFound
+from ptw.domain.ports import PageRequest
+from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.tenancy import Role
 from tests.fixtures.memory import MemoryWorld
 
 SCHEMA = {"type": "object", "properties": {"lr": {"type": "number", "exclusiveMinimum": 0}}}
 BUILTINS = [
-    WorkflowSpec(name="digits-mlp", entrypoint="executors.workflows.digits_mlp:train"),
-    WorkflowSpec(name="digits-cnn", entrypoint="executors.workflows.digits_cnn:train", gpus=1),
+    WorkflowSpec(name="digits-mlp", entrypoint="ptw.executors.workflows.digits_mlp:train"),
+    WorkflowSpec(name="digits-cnn", entrypoint="ptw.executors.workflows.digits_cnn:train", gpus=1),
 ]
 
 
@@ -98,7 +98,7 @@ async def test_builtins_are_seen_by_every_project(world: MemoryWorld) -> None:
 
 async def test_install_builtins_is_idempotent_and_refreshes(world: MemoryWorld) -> None:
     first = await world.workflows.install_builtins(BUILTINS)
-    changed = [BUILTINS[0], WorkflowSpec("digits-cnn", "executors.workflows.digits_cnn:train_v2")]
+    changed = [BUILTINS[0], WorkflowSpec("digits-cnn", "ptw.executors.workflows.digits_cnn:train_v2")]
     second = await world.workflows.install_builtins(changed)
     assert [w.id for w in second] == [w.id for w in first]
     assert [w.created_at for w in second] == [w.created_at for w in first]

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Row, select, update
 
-from domain.tenancy import ApiKey, Membership, Role
-from infra.db.models import ApiKeyRow, Base, MembershipRow
-from infra.db.repositories.base import SqlRepository
+from ptw.domain.tenancy import ApiKey, Membership, Role
+from ptw.infra.db.models import ApiKeyRow, Base, MembershipRow
+from ptw.infra.db.repositories.base import SqlRepository
 
 api_keys = Base.metadata.tables[ApiKeyRow.__tablename__]
 memberships = Base.metadata.tables[MembershipRow.__tablename__]

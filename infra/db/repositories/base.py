@@ -10,8 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import Conflict
-from domain.ports import MAX_PAGE_SIZE, Page, PageRequest
+from ptw.domain.errors import Conflict
+from ptw.domain.ports import MAX_PAGE_SIZE, Page, PageRequest
 
 T = TypeVar("T")
 

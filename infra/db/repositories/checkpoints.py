@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Row, select
 
-from domain.runs import Checkpoint
-from infra.db.models import Base, CheckpointRow
-from infra.db.repositories.base import SqlRepository
+from ptw.domain.runs import Checkpoint
+from ptw.infra.db.models import Base, CheckpointRow
+from ptw.infra.db.repositories.base import SqlRepository
 
 checkpoints = Base.metadata.tables[CheckpointRow.__tablename__]
 

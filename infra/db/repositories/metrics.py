@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Select, func, select, true
 
-from domain.metrics import MetricBatch, MetricPoint
-from infra.db.models import Base, MetricPointRow, RunRow
-from infra.db.repositories.base import SqlRepository
+from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.infra.db.models import Base, MetricPointRow, RunRow
+from ptw.infra.db.repositories.base import SqlRepository
 
 points = Base.metadata.tables[MetricPointRow.__tablename__]
 runs = Base.metadata.tables[RunRow.__tablename__]

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Row, select, update
 
-from domain.optimizations import (
+from ptw.domain.optimizations import (
     Direction,
     Optimization,
     OptimizationKind,
@@ -15,9 +15,9 @@ from domain.optimizations import (
     OptimizationStatus,
     ResultState,
 )
-from domain.ports import Page, PageRequest
-from infra.db.models import Base, OptimizationResultRow, OptimizationRow
-from infra.db.repositories.base import SqlRepository
+from ptw.domain.ports import Page, PageRequest
+from ptw.infra.db.models import Base, OptimizationResultRow, OptimizationRow
+from ptw.infra.db.repositories.base import SqlRepository
 
 optimizations = Base.metadata.tables[OptimizationRow.__tablename__]
 results = Base.metadata.tables[OptimizationResultRow.__tablename__]

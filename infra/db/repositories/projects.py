@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Row, select
 
-from domain.tenancy import Project
-from infra.db.models import Base, ProjectRow
-from infra.db.repositories.base import SqlRepository
+from ptw.domain.tenancy import Project
+from ptw.infra.db.models import Base, ProjectRow
+from ptw.infra.db.repositories.base import SqlRepository
 
 projects = Base.metadata.tables[ProjectRow.__tablename__]
 

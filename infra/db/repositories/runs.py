@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Row, select, update
 
-from domain.errors import NotFound
-from domain.ports import Page, PageRequest
-from domain.runs import Run, RunQuery, RunStatus
-from infra.db.models import Base, RunRow
-from infra.db.repositories.base import SqlRepository
+from ptw.domain.errors import NotFound
+from ptw.domain.ports import Page, PageRequest
+from ptw.domain.runs import Run, RunQuery, RunStatus
+from ptw.infra.db.models import Base, RunRow
+from ptw.infra.db.repositories.base import SqlRepository
 
 runs = Base.metadata.tables[RunRow.__tablename__]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, or_, select, update
 
-from domain.ports import Page, PageRequest
-from domain.workflows import Resources, Workflow
-from infra.db.models import Base, WorkflowRow
-from infra.db.repositories.base import SqlRepository
+from ptw.domain.ports import Page, PageRequest
+from ptw.domain.workflows import Resources, Workflow
+from ptw.infra.db.models import Base, WorkflowRow
+from ptw.infra.db.repositories.base import SqlRepository
 
 workflows = Base.metadata.tables[WorkflowRow.__tablename__]
 
