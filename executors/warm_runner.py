@@ -27,7 +27,7 @@ class RunnerFailed(Exception):
 
 
 class WarmRunner:
-    """A ``python -m ptw.executors.runner`` process in its own session, so stopping it stops what it spawned."""
+    """A ``python -m ptw.executors.runner`` process in its own session: stopping it stops what it spawned."""
 
     def __init__(self, process: asyncio.subprocess.Process, messages: asyncio.StreamReader) -> None:
         self.process = process
