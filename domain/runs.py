@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ptw.domain.errors import IllegalTransition
+from ptw.domain.run_labels import default_name
 
 
 class RunStatus(enum.StrEnum):
@@ -64,6 +65,13 @@ class Run:
     metric_keys: list[str] = field(default_factory=list)
     heartbeat_at: datetime | None = None  # the executor's last sign of life for this attempt
     drains: int = 0  # attempts handed back by a worker shutting down: not failures
+    name: str = ""  # empty: a readable name derived from the id
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = default_name(self.id)
 
     @property
     def failed_attempts(self) -> int:

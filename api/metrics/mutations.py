@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from ptw.api.context import Info
-from ptw.api.ids import decode_id
 from ptw.api.metrics.types import MetricInput
+from ptw.api.run_ids import run_id_of
 
 
 @strawberry.type
@@ -14,5 +14,5 @@ class MetricMutations:
     @strawberry.mutation(description="Store points of a run as one batch; answers how many were stored.")
     async def log_metrics(self, info: Info, run_id: strawberry.ID, points: list[MetricInput]) -> int:
         return await info.context.services.metrics.log_metrics(
-            info.context.actor, decode_id(run_id, "Run"), [p.to_domain() for p in points]
+            info.context.actor, await run_id_of(info, run_id), [p.to_domain() for p in points]
         )

@@ -7,9 +7,10 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from ptw.api.context import Info
-from ptw.api.ids import decode_id, decode_int_cursor
+from ptw.api.ids import decode_int_cursor
 from ptw.api.metrics.stream import MetricStream
 from ptw.api.metrics.types import SEQ_CURSOR, MetricBatch
+from ptw.api.run_ids import run_id_of
 
 
 @strawberry.type
@@ -25,7 +26,8 @@ class MetricSubscriptions:
         after: str | None = None,
     ) -> AsyncGenerator[MetricBatch, None]:
         services = info.context.services
-        stream = MetricStream(services.metrics, info.context.actor, decode_id(run_id, "Run"), keys)
+        run = await run_id_of(info, run_id)
+        stream = MetricStream(services.metrics, info.context.actor, run, keys)
         after_seq = decode_int_cursor(after, SEQ_CURSOR) if after else 0
         with info.context.telemetry.subscription("runMetrics"):
             async for batch, points in stream.batches(after_seq):

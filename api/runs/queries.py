@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from ptw.api.context import Info
-from ptw.api.ids import decode_id, decode_optional_id
+from ptw.api.ids import decode_optional_id
 from ptw.api.pagination import Connection, connection, page_request
+from ptw.api.run_ids import run_id_of
 from ptw.api.runs.types import Run, RunFilter, RunOrder
 
 
@@ -34,9 +35,8 @@ class RunQueries:
         return connection(page, Run.from_domain, lambda run: run.id)
 
     @strawberry.field(
-        description="A run by id; NOT_FOUND when missing or in a project the caller cannot see."
+        description="A run by id or short id; NOT_FOUND when missing or in a project the caller cannot see."
     )
     async def run(self, info: Info, id: strawberry.ID) -> Run | None:
-        return Run.from_domain(
-            await info.context.services.runs.get_run(info.context.actor, decode_id(id, "Run"))
-        )
+        run_id = await run_id_of(info, id)
+        return Run.from_domain(await info.context.services.runs.get_run(info.context.actor, run_id))

@@ -8,6 +8,7 @@ import strawberry
 
 from ptw.api.context import Info
 from ptw.api.ids import decode_id
+from ptw.api.run_ids import run_id_of
 from ptw.api.runs.types import Run, RunEvent
 from ptw.domain.events import RunChanged, RunLogged, project_topic, run_topic
 
@@ -19,7 +20,7 @@ class RunSubscriptions:
     )
     async def run_events(self, info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunEvent, None]:
         services, actor = info.context.services, info.context.actor
-        ident = decode_id(run_id, "Run")
+        ident = await run_id_of(info, run_id)
         await services.runs.get_run(actor, ident)  # NOT_FOUND before subscribing to anything
         with info.context.telemetry.subscription("runEvents"):
             async with services.bus.subscribe([run_topic(ident)]) as live:

@@ -18,6 +18,7 @@ from ptw.api.workflows.types import Workflow
 from ptw.domain import runs
 from ptw.domain.errors import BadInput, NotFound
 from ptw.domain.events import RunLogged
+from ptw.domain.run_labels import short_id
 
 if TYPE_CHECKING:
     from ptw.api.optimizations.types import OptimizationResult
@@ -83,6 +84,12 @@ class Run(Node):
     summary: dict[str, Any] | None = strawberry.field(graphql_type=JSON | None)
     metric_keys: list[str]
     idempotency_key: str | None
+    name: str
+    tags: list[str]
+    notes: str | None
+    short_id: str = strawberry.field(
+        description="The start of the run's uuid, as the web UI and the CLI print it; accepted as its id."
+    )
     model: strawberry.Private[runs.Run]
 
     @classmethod
@@ -102,6 +109,10 @@ class Run(Node):
             summary=run.summary,
             metric_keys=sorted(run.metric_keys),
             idempotency_key=run.idempotency_key,
+            name=run.name,
+            tags=list(run.tags),
+            notes=run.notes,
+            short_id=short_id(run.id),
             model=run,
         )
 
@@ -178,6 +189,15 @@ class StartRunInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Starting again with the same key answers the same run."
     )
+    name: str | None = strawberry.field(default=None, description="Default: a readable name from its id.")
+    tags: list[str] | None = None
+
+
+@strawberry.input(description="What to change of a run; a field left out is kept, empty notes clear them.")
+class UpdateRunInput:
+    name: str | None = None
+    tags: list[str] | None = None
+    notes: str | None = None
 
 
 @strawberry.enum

@@ -18,6 +18,7 @@ from ptw.domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from ptw.domain.run_labels import MIN_SHORT_ID, checked_name, checked_notes, checked_tags, is_short_id
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
 from ptw.domain.tenancy import Actor, Role
 from ptw.domain.workflows import Workflow
@@ -57,6 +58,8 @@ class RunService:
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         optimization_id: str | None = None,
+        name: str | None = None,
+        tags: Sequence[str] = (),
     ) -> Run:
         project_id = actor.default_project(project_id)
         actor.require(project_id, Role.MEMBER)
@@ -83,6 +86,8 @@ class RunService:
                 resource_class=workflow.resources.resource_class,
                 idempotency_key=idempotency_key,
                 optimization_id=optimization_id,
+                name=checked_name(name) if name is not None else "",
+                tags=checked_tags(tags),
             )
             run.updated_at = run.created_at
             await uow.runs.add(run)
@@ -105,6 +110,49 @@ class RunService:
             await uow.commit()
         await publish_run(self.bus, run)
         return run
+
+    async def update_run(
+        self,
+        actor: Actor,
+        run_id: str,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+    ) -> Run:
+        """Rename, retag or annotate a run in any state; ``None`` leaves a field as it is, empty notes
+        clear them."""
+        labels = (
+            checked_name(name) if name is not None else None,
+            checked_tags(tags) if tags is not None else None,
+            checked_notes(notes) if notes is not None else None,
+        )
+        async with self.uow() as uow:
+            run = await self._visible(uow, actor, run_id, for_update=True)
+            actor.require(run.project_id, Role.MEMBER, "Run", run_id)
+            new_name, new_tags, new_notes = labels
+            run.name = new_name if new_name is not None else run.name
+            run.tags = new_tags if new_tags is not None else run.tags
+            run.notes = new_notes if notes is not None else run.notes
+            run.updated_at = utcnow()
+            await uow.runs.update(run)
+            await uow.commit()
+        await publish_run(self.bus, run)
+        return run
+
+    async def resolve_id(self, actor: Actor, ref: str) -> str:
+        """The run id a short id (the start of the uuid, as the UI and CLI print it) names among the
+        caller's projects; a full uuid is answered as it is."""
+        if len(ref) == 36 or not is_short_id(ref):
+            return ref
+        if len(ref) < MIN_SHORT_ID:
+            raise BadInput(f"a short run id has at least {MIN_SHORT_ID} characters", field="id")
+        async with self.uow() as uow:
+            found = await uow.runs.ids_with_prefix(tuple(actor.project_ids), ref, limit=2)
+        if not found:
+            raise NotFound.of("Run", ref)
+        if len(found) > 1:
+            raise BadInput(f"run id {ref!r} is ambiguous: give more of it", field="id")
+        return found[0]
 
     async def get_run(self, actor: Actor, run_id: str) -> Run:
         async with self.uow() as uow:

@@ -133,6 +133,9 @@ class CachedRunRepository:
     async def get_by_idempotency_key(self, project_id: str, key: str) -> Run | None:
         return await self.inner.get_by_idempotency_key(project_id, key)
 
+    async def ids_with_prefix(self, project_ids: Sequence[str], prefix: str, limit: int) -> list[str]:
+        return await self.inner.ids_with_prefix(project_ids, prefix, limit)
+
     async def find(self, query: RunQuery, page: PageRequest) -> Page[Run]:
         return await self.inner.find(query, page)
 

@@ -80,6 +80,9 @@ def encode_run(run: Run) -> str:
             "metric_keys": run.metric_keys,
             "heartbeat_at": _instant(run.heartbeat_at),
             "drains": run.drains,
+            "name": run.name,
+            "tags": run.tags,
+            "notes": run.notes,
         }
     )
 
@@ -112,6 +115,9 @@ def decode_run(text: str) -> Run:
         # Added after v1 values were written: read with defaults (a cached run is a finished one).
         heartbeat_at=_parse_instant(v.get("heartbeat_at")),
         drains=v.get("drains", 0),
+        name=v.get("name", ""),
+        tags=list(v.get("tags", ())),
+        notes=v.get("notes"),
     )
 
 

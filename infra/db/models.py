@@ -148,6 +148,9 @@ class RunRow(Base):
     # Liveness of the attempt in progress, written by its executor (see domain/services/run_monitor.py).
     heartbeat_at: Mapped[datetime | None]
     drains: Mapped[int] = mapped_column(Integer, server_default="0")
+    name: Mapped[str] = mapped_column(String(200), server_default="")
+    tags: Mapped[list[str]] = mapped_column(server_default="[]")
+    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class MetricPointRow(Base):

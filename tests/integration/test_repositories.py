@@ -517,3 +517,28 @@ async def test_optimizations_and_results(uow_factory: SqlUnitOfWork.Factory) -> 
         assert rest.items == results[2:] and not rest.has_next
         assert await uow.optimizations.result_for_run(run.id) == results[1]
         assert await uow.optimizations.result_for_run(new_id()) is None
+
+
+async def test_run_labels_round_trip_and_short_ids_resolve_within_projects(
+    uow_factory: SqlUnitOfWork.Factory,
+) -> None:
+    project, workflow = await seed(uow_factory)
+    other_project, other_workflow = await seed(uow_factory)
+    run = a_run(project, workflow, name="resnet-3", tags=["baseline", "gpu"], notes="first try")
+    plain = a_run(project, workflow, 1)
+    hidden = a_run(other_project, other_workflow, 2)
+    await add_runs(uow_factory, run, plain, hidden)
+    async with uow_factory() as uow:
+        stored = await uow.runs.get(run.id)
+        assert stored is not None and (stored.name, stored.tags, stored.notes) == (
+            "resnet-3",
+            ["baseline", "gpu"],
+            "first try",
+        )
+        stored_plain = await uow.runs.get(plain.id)
+        assert stored_plain is not None and stored_plain.name == plain.name and stored_plain.name
+        assert await uow.runs.ids_with_prefix([project.id], run.id[:8], 2) == [run.id]
+        assert await uow.runs.ids_with_prefix([project.id], hidden.id[:8], 2) == []
+        assert await uow.runs.ids_with_prefix([other_project.id], hidden.id, 2) == [hidden.id]
+        both = await uow.runs.ids_with_prefix([project.id], "", 5)
+        assert sorted(both) == sorted([run.id, plain.id])

@@ -43,6 +43,9 @@ def _run(row: Row[Any]) -> Run:
         metric_keys=list(row.metric_keys),
         heartbeat_at=row.heartbeat_at,
         drains=row.drains,
+        name=row.name,
+        tags=list(row.tags),
+        notes=row.notes,
     )
 
 
@@ -69,6 +72,9 @@ def _values(run: Run) -> dict[str, Any]:
         "metric_keys": sorted(set(run.metric_keys)),
         "heartbeat_at": run.heartbeat_at,
         "drains": run.drains,
+        "name": run.name,
+        "tags": list(run.tags),
+        "notes": run.notes,
     }
 
 
@@ -104,6 +110,18 @@ class SqlRunRepository(SqlRepository):
         stmt = select(runs).where(runs.c.project_id == project_id, runs.c.idempotency_key == key)
         row = (await self.session.execute(stmt)).first()
         return _run(row) if row else None
+
+    async def ids_with_prefix(self, project_ids: Sequence[str], prefix: str, limit: int) -> list[str]:
+        """``prefix`` is lower-case hex and dashes (see ``is_short_id``): nothing in it needs escaping."""
+        if not project_ids:
+            return []
+        stmt = (
+            select(runs.c.id)
+            .where(runs.c.project_id.in_(project_ids), runs.c.id.like(prefix + "%"))
+            .order_by(runs.c.id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
 
     async def find(self, query: RunQuery, page: PageRequest) -> Page[Run]:
         """Ordered by (created_at, id), newest first unless ``query.newest_first`` is False."""
