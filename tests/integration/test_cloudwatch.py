@@ -174,6 +174,8 @@ async def test_the_production_api_publishes_while_no_worker_exists(
             "PTW_CLOUDWATCH_NAMESPACE": NAMESPACE,
             "PYTHONPATH": str(REPO),
         }
+        command = [sys.executable, "-m", "ptw.cli", "db", "upgrade"]
+        subprocess.run(command, env=env, check=True, capture_output=True, timeout=120)
         log = tmp_path / "serve.log"
         server = serve(env, log)
         try:
