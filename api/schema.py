@@ -32,6 +32,7 @@ from ptw.api.projects.types import ApiKey, Project
 from ptw.api.runs.mutations import RunMutations
 from ptw.api.runs.queries import RunQueries
 from ptw.api.runs.subscriptions import RunSubscriptions
+from ptw.api.runs.tracking import TrackingMutations
 from ptw.api.telemetry import OperationMetrics
 from ptw.api.workflows.mutations import WorkflowMutations
 from ptw.api.workflows.queries import WorkflowQueries
@@ -50,7 +51,15 @@ Query = merge_types(
     (NodeQueries, ProjectQueries, WorkflowQueries, RunQueries, OptimizationQueries, PoolQueries),
 )
 Mutation = merge_types(
-    "Mutation", (ProjectMutations, WorkflowMutations, RunMutations, MetricMutations, OptimizationMutations)
+    "Mutation",
+    (
+        ProjectMutations,
+        WorkflowMutations,
+        RunMutations,
+        TrackingMutations,
+        MetricMutations,
+        OptimizationMutations,
+    ),
 )
 Subscription = merge_types("Subscription", (MetricSubscriptions, RunSubscriptions, OptimizationSubscriptions))
 

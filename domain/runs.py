@@ -68,6 +68,9 @@ class Run:
     name: str = ""  # empty: a readable name derived from the id
     tags: list[str] = field(default_factory=list)
     notes: str | None = None
+    # Created by the tracking client (ptw.init) in a process of the user's: no executor holds it, and
+    # its heartbeat comes from that process.
+    external: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -10,6 +10,8 @@ from typing import Any
 from ptw.domain.errors import BadInput
 
 _ENTRYPOINT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+# The built-in workflow of external runs (see domain/services/tracking.py): never started on an executor.
+EXTERNAL_WORKFLOW = "external"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
@@ -40,6 +42,11 @@ class Workflow:
     @property
     def builtin(self) -> bool:
         return self.project_id is None
+
+    @property
+    def tracked_only(self) -> bool:
+        """Runs of it are created by the tracking client, never queued for an executor."""
+        return self.builtin and self.name == EXTERNAL_WORKFLOW
 
 
 def check_entrypoint(entrypoint: str) -> str:

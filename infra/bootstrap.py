@@ -16,6 +16,7 @@ from ptw.domain.services import (
     PoolService,
     RecoveryService,
     RunService,
+    TrackingService,
     WorkflowService,
 )
 from ptw.domain.services.optimization_driver import OptimizationDriver
@@ -50,6 +51,7 @@ class Services:
     registry: ExecutorRegistry
     pool: PoolService
     recovery: RecoveryService
+    tracking: TrackingService
     # Advances the optimizations; run by `ptw serve` (see ptw/lifecycle.py), set by bootstrap.
     optimization_driver: OptimizationDriver | None = None
     rate_limiter: RateLimiter | None = None  # None: rate limits off (PTW_RATE_LIMIT=0)
@@ -187,6 +189,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         optimizations=OptimizationService(uow, bus, strategy, validator),
         registry=registry,
         recovery=RecoveryService(uow, bus, queue, settings.max_attempts),
+        tracking=TrackingService(uow, bus),
         pool=PoolService(registry, queue, min_workers=settings.executors, max_workers=settings.executors),
         redis=adapters.redis,
         cache=cache,

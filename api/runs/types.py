@@ -87,6 +87,7 @@ class Run(Node):
     name: str
     tags: list[str]
     notes: str | None
+    external: bool = strawberry.field(description="Tracked by ptw.init() in a process of the user's.")
     short_id: str = strawberry.field(
         description="The start of the run's uuid, as the web UI and the CLI print it; accepted as its id."
     )
@@ -112,6 +113,7 @@ class Run(Node):
             name=run.name,
             tags=list(run.tags),
             notes=run.notes,
+            external=run.external,
             short_id=short_id(run.id),
             model=run,
         )

@@ -7,6 +7,7 @@ from ptw.domain.services.optimizations import OptimizationService
 from ptw.domain.services.pool import PoolService
 from ptw.domain.services.recovery import RecoveryService
 from ptw.domain.services.runs import RunService
+from ptw.domain.services.tracking import TrackingService
 from ptw.domain.services.workflows import WorkflowService
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "PoolService",
     "RecoveryService",
     "RunService",
+    "TrackingService",
     "WorkflowService",
 ]

@@ -48,6 +48,20 @@ def settle_failure(run: Run, reason: str, max_attempts: int, now: datetime) -> s
     return f"{run.error} from the last checkpoint"
 
 
+def settle_silent_client(run: Run, reason: str, now: datetime) -> str:
+    """An external run's process stopped heartbeating: it was killed, crashed or lost the network. There
+    is nothing to retry (the process is the user's): FAILED, or CANCELLED when it was being cancelled."""
+    if run.status is RunStatus.CANCELLING:
+        run.transition(RunStatus.CANCELLED, now)
+        return f"the tracking process stopped heartbeating ({reason}) while the run was being cancelled"
+    run.transition(RunStatus.FAILED, now)
+    run.error = (
+        f"the tracking process stopped heartbeating ({reason}): it was killed, crashed or lost its "
+        "connection to the server before it finished the run"
+    )
+    return run.error
+
+
 def settle_drain(run: Run, reason: str, now: datetime) -> str:
     """The worker of the attempt stopped on purpose (shutdown, scale-down): queue the run again without
     counting a failed attempt. The attempt number still grows, so a late delivery of the old one is stale."""
@@ -113,8 +127,11 @@ class RecoveryService:
                     or run.heartbeat_at != silence.heartbeat_at
                 ):
                     continue
-                who = f"executor {run.executor}" if run.executor else "the executor"
-                line = settle_failure(run, f"{who} lost ({reason})", self.max_attempts, utcnow())
+                if run.external:
+                    line = settle_silent_client(run, reason, utcnow())
+                else:
+                    who = f"executor {run.executor}" if run.executor else "the executor"
+                    line = settle_failure(run, f"{who} lost ({reason})", self.max_attempts, utcnow())
                 await uow.runs.update(run)
                 job = await next_job(uow, run) if run.status is RunStatus.QUEUED else None
                 await uow.commit()
@@ -164,7 +181,8 @@ class RecoveryService:
         """Runs whose executor is known to be gone: retried as attempt + 1 from their last checkpoint, or
         FAILED once ``max_attempts`` is spent; a run being cancelled ends CANCELLED. ``None`` means every
         active run (embedded start-up: no executor of a previous process survives it). With ``held_by``,
-        only runs still held by one of those executors (the caller's own) are touched."""
+        only runs still held by one of those executors (the caller's own) are touched. External runs are
+        never touched here: no executor holds them (the run monitor judges their heartbeats)."""
         changed: list[tuple[Run, str]] = []
         async with self.uow() as uow:
             candidates = await uow.runs.with_status(list(ACTIVE))
@@ -172,7 +190,7 @@ class RecoveryService:
                 if run_ids is not None and run.id not in run_ids:
                     continue
                 locked = await uow.runs.get(run.id, for_update=True)
-                if locked is None or locked.status not in ACTIVE:
+                if locked is None or locked.status not in ACTIVE or locked.external:
                     continue
                 if held_by is not None and locked.executor not in held_by:
                     continue

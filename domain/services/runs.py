@@ -73,6 +73,12 @@ class RunService:
             workflow = await uow.workflows.get(workflow_id)
             if workflow is None or workflow.project_id not in (None, project_id):
                 raise NotFound.of("Workflow", workflow_id)
+            if workflow.tracked_only:
+                raise BadInput(
+                    f"runs of {workflow.name!r} are created by ptw.init() in the training script's own "
+                    "process (startExternalRun), never started on an executor",
+                    field="workflowId",
+                )
             if idempotency_key:
                 earlier = await uow.runs.get_by_idempotency_key(project_id, idempotency_key)
                 if earlier is not None:

@@ -162,6 +162,19 @@ BUILTINS: list[dict[str, Any]] = [
 ]
 
 
+BUILTINS.append(
+    {
+        "name": "external",
+        "entrypoint": "ptw.executors.workflows.external:tracked_elsewhere",
+        # Any params: they are the training script's own, recorded as it passed them to ptw.init().
+        "params_schema": {"type": "object", "title": "external: runs tracked by ptw.init() in any process"},
+        "defaults": {},
+        "gpus": 0,
+        "timeout_seconds": None,
+    }
+)
+
+
 def defaults_of(name: str) -> dict[str, Any]:
     """A fresh copy of a built-in's defaults, for filling in params a caller left out."""
     for builtin in BUILTINS:

@@ -83,6 +83,7 @@ def encode_run(run: Run) -> str:
             "name": run.name,
             "tags": run.tags,
             "notes": run.notes,
+            "external": run.external,
         }
     )
 
@@ -118,6 +119,7 @@ def decode_run(text: str) -> Run:
         name=v.get("name", ""),
         tags=list(v.get("tags", ())),
         notes=v.get("notes"),
+        external=v.get("external", False),
     )
 
 

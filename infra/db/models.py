@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -151,6 +152,7 @@ class RunRow(Base):
     name: Mapped[str] = mapped_column(String(200), server_default="")
     tags: Mapped[list[str]] = mapped_column(server_default="[]")
     notes: Mapped[str | None] = mapped_column(Text)
+    external: Mapped[bool] = mapped_column(server_default=false())
 
 
 class MetricPointRow(Base):

@@ -46,6 +46,7 @@ def _run(row: Row[Any]) -> Run:
         name=row.name,
         tags=list(row.tags),
         notes=row.notes,
+        external=row.external,
     )
 
 
@@ -75,6 +76,7 @@ def _values(run: Run) -> dict[str, Any]:
         "name": run.name,
         "tags": list(run.tags),
         "notes": run.notes,
+        "external": run.external,
     }
 
 
