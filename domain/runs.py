@@ -140,3 +140,4 @@ class RunJob:
     resource_class: str
     timeout_seconds: int | None
     checkpoint_uri: str | None = None
+    objective: str | None = None  # a search's trial: the metric whose values the optimizer is told

@@ -13,6 +13,21 @@ from ptw.domain.runs import Run, RunStatus
 
 MAX_SUMMARY_METRICS = 50
 WITHIN_TOLERANCE = "within_tolerance"  # a tuning variant's metric: its outputs match the baseline's
+# Where a trial's objective values came from (a result's metrics entry): its logged points of the
+# objective's key, or its reports that name the objective (those win: they may count steps differently).
+OBJECTIVE_FROM = "objective_from"
+FROM_LOGS, FROM_REPORTS = "logs", "reports"
+LOGGED_KEYS = "logged_keys"  # what a trial that never logged its objective logged instead
+OBJECTIVE_MISSING = "objective_missing"
+MAX_LOGGED_KEYS = 50
+# What a performance tuning may optimize (each variant measures them all), and its natural direction.
+TUNING_OBJECTIVES = {
+    "throughput": Direction.MAXIMIZE,
+    "speedup": Direction.MAXIMIZE,
+    "step_ms_p50": Direction.MINIMIZE,
+    "peak_memory_mb": Direction.MINIMIZE,
+}
+MAX_INTERMEDIATE = 2000  # values kept by step for pruning; a longer series keeps every 2nd, 4th, ... step
 
 
 def number_or_none(value: Any) -> float | None:
@@ -21,9 +36,22 @@ def number_or_none(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def thinned(values: dict[int, float]) -> dict[int, float]:
+    """``values`` within MAX_INTERMEDIATE entries: the steps that are multiples of the smallest power of
+    two that fits, and the newest. Every trial keeps the same steps, so pruners still compare like steps."""
+    if len(values) <= MAX_INTERMEDIATE:
+        return values
+    newest = max(values)
+    stride = 2
+    while sum(1 for s in values if s % stride == 0) >= MAX_INTERMEDIATE:
+        stride *= 2
+    return {s: v for s, v in values.items() if s % stride == 0 or s == newest}
+
+
 def settle(result: OptimizationResult, run: Run | None, objective: str | None) -> OptimizationResult:
-    """The result of a trial whose run ended. Its value is the last value the run reported, else the
-    objective's entry in the run's summary."""
+    """The result of a trial whose run ended. Its value is the objective's last value as the run logged
+    (or reported) it, else the objective's entry in the run's summary; a run that succeeded without
+    either fails as a trial, saying what it logged instead (``OBJECTIVE_MISSING``)."""
     if run is None:
         return replace(result, state=ResultState.FAILED, metrics={"error": "the trial's run is gone"})
     summary = run.summary or {}
@@ -37,7 +65,11 @@ def settle(result: OptimizationResult, run: Run | None, objective: str | None) -
     value = reported if reported is not None else number_or_none(summary.get(objective or ""))
     if run.status is RunStatus.SUCCEEDED:
         if value is None:
-            error = f"the run reported no value and its summary has no number {objective!r}"
+            logged = result.metrics.get(LOGGED_KEYS) or sorted(run.metric_keys)
+            error = f"the trial never logged its objective {objective!r}; it logged: " + (
+                ", ".join(map(str, logged)) or "nothing"
+            )
+            metrics |= {OBJECTIVE_MISSING: True, LOGGED_KEYS: list(logged)}
             return replace(result, state=ResultState.FAILED, metrics={**metrics, "error": error})
         return replace(result, state=ResultState.COMPLETE, value=value, metrics=metrics)
     if run.status is RunStatus.PRUNED:
@@ -86,7 +118,9 @@ def tuning_results(optimization: Optimization, run: Run, tolerance: float | None
         config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
         metrics = {k: v for k, v in (variant.get("metrics") or {}).items() if isinstance(k, str)}
         complete = str(variant.get("state", "")).upper() == ResultState.COMPLETE.value
-        value = number_or_none(variant.get("value"))
+        value = number_or_none(metrics.get(optimization.objective or "throughput"))
+        if value is None and optimization.objective in (None, "throughput"):
+            value = number_or_none(variant.get("value"))
         if variant.get("error"):
             metrics["error"] = str(variant["error"])
         limit = number_or_none(metrics.get("tolerance"))

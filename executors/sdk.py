@@ -164,14 +164,21 @@ class RunContext:
                 )
         return tuple(k for k, _ in kept), [v for _, v in kept]
 
-    def report(self, value: Any, step: int) -> None:
-        """The objective so far, for an optimization that may prune this run (see ``should_prune``)."""
+    def report(self, value: Any, step: int, metric: str | None = None) -> None:
+        """The value of ``metric`` at ``step``, for a search that may prune this run (see ``should_prune``).
+        A search judges its trials by the metric it names: by these reports when they name it, else by
+        the values ``ctx.log`` gives it; a report that names no metric is not taken for the objective."""
         step = _step(step)
         number = _number(value, f"the reported value at step {step}")
+        if metric is not None and (not isinstance(metric, str) or not metric):
+            raise TypeError(f"ctx.report: metric must be a non-empty string, got {metric!r}")
         if not math.isfinite(number):
             self._warn_once("<report>", f"ctx.report: dropped {number} at step {step}; not a finite number")
             return
-        self._post({"kind": protocol.REPORT, "value": number, "step": step})
+        message: Message = {"kind": protocol.REPORT, "value": number, "step": step}
+        if metric is not None:
+            message["metric"] = metric
+        self._post(message)
 
     def should_prune(self) -> bool:
         """True once the optimizer decided this trial will not be worth finishing; then return early."""

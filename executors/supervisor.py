@@ -25,6 +25,7 @@ from ptw.domain.services.execution import ExecutionService, Outcome
 from ptw.domain.services.metrics import MetricService
 from ptw.executors import protocol
 from ptw.executors.run_output import RunOutput
+from ptw.executors.trial_objective import ObjectiveWatch, TrialAdvisor
 from ptw.executors.warm_runner import RunnerFailed, WarmRunner
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,8 @@ MAX_ERROR = 4000
 COALESCE_POINTS = 50_000  # within the domain's 100,000 points per call
 _END: dict[str, Any] = {"kind": "end of messages"}
 CANCEL, TIMEOUT, SUPERSEDED, DRAIN = "cancel", "timeout", "superseded", "drain"
-# Asked after each report whether to prune the run (the optimizer's hook); True sends 'prune'.
-PruneAdvisor = Callable[[RunJob, float, int], Awaitable[bool]]
+# Told a trial's objective values and asked whether to prune the run (the optimizer's hook).
+PruneAdvisor = TrialAdvisor
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class RunSupervisor:
         self.runner = runner
         self.limits = limits or SupervisionLimits()
         self.prune_advisor = prune_advisor
+        self.objective = ObjectiveWatch(job, prune_advisor)
         self.output = RunOutput(execution, job.run_id, job.project_id)
         self.result: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
@@ -85,7 +87,12 @@ class RunSupervisor:
         finally:
             await self.runner.stop(self.limits.kill_grace, self.limits.kill_grace)
         job = self.job
-        if self.draining and self.stop_reason in (None, DRAIN):
+        handed_back = self.draining and self.stop_reason in (None, DRAIN)
+        await self._retrying(
+            lambda: self.objective.close(final=not (handed_back or outcome.retryable)),
+            "tell the optimizer the objective",
+        )
+        if handed_back:
             await self._retrying(
                 lambda: self.execution.release(job.run_id, job.attempt, "its worker is shutting down"),
                 "hand the run back",
@@ -204,6 +211,8 @@ class RunSupervisor:
         if kind == protocol.METRICS:
             points = metric_points(message["points"])
             await self._retrying(lambda: self.metrics.record(job.run_id, points), "record metrics")
+            if self.objective.active and await self.objective.points(points):
+                await self._prune()
         elif kind == protocol.STARTED:
             device = str(message["device"])
             run = await self._retrying(
@@ -221,16 +230,26 @@ class RunSupervisor:
                 "record a checkpoint",
             )
         elif kind == protocol.REPORT:
-            if self.prune_advisor and await self.prune_advisor(job, float(message["value"]), message["step"]):
-                self.pruned = True  # once told, the run ends PRUNED when its function returns
-                with contextlib.suppress(RunnerFailed):
-                    await self.runner.send_control(protocol.PRUNE)
+            metric = message.get("metric")
+            if await self.objective.report(metric, float(message["value"]), int(message["step"])):
+                await self._prune()
+            elif self.objective.unnamed_reports == 1 and metric is None:
+                await self.output.system(
+                    f"ctx.report without metric= is not taken for this search's objective "
+                    f"{job.objective!r}: its logged values are (or say which metric a report is: "
+                    f"ctx.report(value, step, metric={job.objective!r}))"
+                )
         elif kind == protocol.LOG:
             await self.output.system(str(message["line"]))
         elif kind == protocol.RESULT:
             self.result = message.get("summary") or {}
         elif kind == protocol.ERROR:
             self.error = message
+
+    async def _prune(self) -> None:
+        self.pruned = True  # once told, the run ends PRUNED when its function returns
+        with contextlib.suppress(RunnerFailed):
+            await self.runner.send_control(protocol.PRUNE)
 
     async def _watch_for_cancel(self) -> None:
         """The bus tells at once; polling the status covers what the bus missed (or a lost subscription)."""

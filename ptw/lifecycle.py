@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from ptw.domain.runs import RunJob
 from ptw.domain.services.run_monitor import PlacementWatch, RunMonitor
+from ptw.executors.trial_objective import TrialAdvisor
 from ptw.infra.bootstrap import Services
 from ptw.infra.ingest.metric_ingester import MetricIngester
 
@@ -73,15 +75,20 @@ def _every(interval: float, action: Callable[[], Awaitable[object]], what: str) 
     return asyncio.create_task(loop(), name=what)
 
 
-# NOTE: rebuilt by the reliability helper after an accidental overwrite; the optimizations helper's
-# originals of `prune_advisor` and `optimization_driving` may have differed (see its report).
-def prune_advisor(services: Services) -> Callable[[RunJob, float, int], Awaitable[bool]]:
-    """The supervisors' hook after each ``ctx.report``: the optimization decides whether to prune."""
+@dataclass
+class _TrialAdvisor:
+    services: Services
 
-    async def advise(job: RunJob, value: float, step: int) -> bool:
-        return await services.optimizations.report(job.run_id, step, value)
+    async def observe(self, job: RunJob, values: dict[int, float], source: str) -> bool:
+        return await self.services.optimizations.observe(job.run_id, values, source)
 
-    return advise
+    async def objective_missing(self, job: RunJob, logged: Sequence[str]) -> None:
+        await self.services.optimizations.objective_missing(job.run_id, logged)
+
+
+def prune_advisor(services: Services) -> TrialAdvisor:
+    """The supervisors' hook for a trial's objective values: the optimization decides whether to prune."""
+    return _TrialAdvisor(services)
 
 
 @asynccontextmanager

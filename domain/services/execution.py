@@ -7,7 +7,8 @@ from typing import Any
 
 from ptw.domain.clock import new_id, utcnow
 from ptw.domain.events import RunLogged, run_topic
-from ptw.domain.ports import EventBus, JobQueue, UnitOfWorkFactory
+from ptw.domain.optimizations import Optimization, OptimizationKind
+from ptw.domain.ports import EventBus, JobQueue, UnitOfWork, UnitOfWorkFactory
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunStatus
 from ptw.domain.services.recovery import ACTIVE, announce, next_job, settle_drain, settle_failure
 from ptw.domain.services.runs import job_for, publish_run
@@ -23,6 +24,16 @@ class Outcome:
     # The process died without a result or an error of the training code (killed, out of memory, a
     # crash): like a lost executor, the run is retried until ``max_attempts`` failed attempts.
     retryable: bool = False
+
+
+async def _objective(uow: UnitOfWork, run: Run) -> str | None:
+    """The metric a search's trial is judged by (the supervisor tells the optimizer its values)."""
+    if run.optimization_id is None:
+        return None
+    optimization: Optimization | None = await uow.optimizations.get(run.optimization_id)
+    if optimization is None or optimization.kind is not OptimizationKind.HYPERPARAMETER_SEARCH:
+        return None
+    return optimization.objective
 
 
 @dataclass
@@ -48,9 +59,10 @@ class ExecutionService:
             run.heartbeat_at = run.updated_at
             await uow.runs.update(run)
             checkpoint = await uow.checkpoints.latest(run_id)
+            objective = await _objective(uow, run)
             await uow.commit()
         await publish_run(self.bus, run)
-        return job_for(run, workflow, checkpoint)
+        return job_for(run, workflow, checkpoint, objective)
 
     async def mark_running(self, run_id: str, attempt: int, device: str) -> Run | None:
         """STARTING → RUNNING once training code is about to be called; None if the attempt is stale."""

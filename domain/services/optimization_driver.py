@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -35,10 +35,10 @@ from ptw.domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from ptw.domain.runs import Run, RunJob
+from ptw.domain.runs import Run, RunJob, RunStatus
 from ptw.domain.services.optimizations import TUNER_WORKFLOW, publish_progress, tuning_params
 from ptw.domain.services.runs import job_for, publish_run
-from ptw.domain.trials import best_of, running, settle, tuning_results
+from ptw.domain.trials import OBJECTIVE_MISSING, best_of, running, settle, tuning_results
 from ptw.domain.workflows import Workflow
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,13 @@ class OptimizationDriver:
         results = await uow.optimizations.all_results(optimization.id)
         best = best_of(optimization, results)
         results = [await self._settled(uow, optimization, r, step) for r in results]
+        missing = next((r for r in results if r.metrics.get(OBJECTIVE_MISSING)), None)
+        if missing is not None and best is None:
+            # The first trial to end shows the objective is not what the workflow logs: every other
+            # trial would end the same, so the search stops now and says what was logged instead.
+            await self._stop_trials(uow, results, step)
+            self._finish(optimization, step, results, f"trial {missing.number}: {missing.metrics['error']}")
+            return
         active = len(running(results))
         max_trials = optimization.max_trials or 0
         while not self._out_of_time(optimization) and active < (optimization.max_parallel or 1):
@@ -171,6 +178,25 @@ class OptimizationDriver:
         await uow.optimizations.update_result(ended)
         step.events.append((_SETTLED[ended.state], ended))
         return ended
+
+    async def _stop_trials(self, uow: UnitOfWork, results: list[OptimizationResult], step: _Step) -> None:
+        now = utcnow()
+        for index, result in enumerate(results):
+            if result.state is not ResultState.RUNNING:
+                continue
+            result = replace(
+                result, state=ResultState.FAILED, metrics={**result.metrics, "error": "the search failed"}
+            )
+            results[index] = result
+            await uow.optimizations.update_result(result)
+            run = await uow.runs.get(result.run_id, for_update=True) if result.run_id else None
+            if run is None or run.status.terminal or run.status is RunStatus.CANCELLING:
+                continue
+            run.transition(
+                RunStatus.CANCELLED if run.status is RunStatus.QUEUED else RunStatus.CANCELLING, now
+            )
+            await uow.runs.update(run)
+            step.runs.append(run)
 
     async def _start_trial(
         self,

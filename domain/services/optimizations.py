@@ -6,7 +6,7 @@ search from the database, so any process (an API replica, an executor) can take 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,17 @@ from ptw.domain.runs import RunQuery, RunStatus
 from ptw.domain.search_space import check_choice, extremes, grid_size, parse_space
 from ptw.domain.services.runs import publish_run
 from ptw.domain.tenancy import Actor, Role
-from ptw.domain.trials import best_of, ranked
+from ptw.domain.trials import (
+    FROM_LOGS,
+    FROM_REPORTS,
+    LOGGED_KEYS,
+    MAX_LOGGED_KEYS,
+    OBJECTIVE_FROM,
+    TUNING_OBJECTIVES,
+    best_of,
+    ranked,
+    thinned,
+)
 from ptw.domain.workflows import Workflow
 
 TUNER_WORKFLOW = "ptw-tuner"  # the built-in workflow that measures a performance tuning's variants
@@ -215,8 +225,14 @@ class OptimizationService:
         return optimization
 
     async def report(self, run_id: str, step: int, value: float) -> bool:
-        """A trial's run reported its objective at ``step``: store it and say whether to prune the run."""
-        if run_id in self._not_trials:
+        """A trial reported its objective at ``step`` by name: see ``observe``."""
+        return await self.observe(run_id, {step: value}, FROM_REPORTS)
+
+    async def observe(self, run_id: str, values: Mapping[int, float], source: str = FROM_LOGS) -> bool:
+        """Values of a trial's objective by step, as its run logged them (``FROM_LOGS``) or reported them
+        by name (``FROM_REPORTS``): store them and say whether to prune the run. A trial that reports
+        its objective is judged by its reports alone (they may count steps differently, e.g. epochs)."""
+        if run_id in self._not_trials or not values:
             return False  # a run is a trial from its creation on, or never: no need to ask again
         async with self.uow() as uow:
             result = await uow.optimizations.result_for_run(run_id, for_update=True)
@@ -228,7 +244,12 @@ class OptimizationService:
                 return False
             if result.state is not ResultState.RUNNING or optimization.finished:
                 return False
-            result.intermediate = {**result.intermediate, step: value}
+            held = result.metrics.get(OBJECTIVE_FROM)
+            if held == FROM_REPORTS and source == FROM_LOGS:
+                return False
+            known = result.intermediate if held == source else {}
+            result.intermediate = thinned({**known, **values})
+            result.metrics = {**result.metrics, OBJECTIVE_FROM: source}
             prune = False
             if optimization.pruner not in (None, "none"):
                 trials = [
@@ -239,9 +260,22 @@ class OptimizationService:
                 prune, result.search_state = advice.prune, advice.search_state
             await uow.optimizations.update_result(result)
             await uow.commit()
+        step, value = max(values.items())
         event = OptimizationProgressed(optimization, Progress.TRIAL_REPORTED, result, step, value)
         await self.bus.publish([optimization_topic(optimization.id)], event)
         return prune
+
+    async def objective_missing(self, run_id: str, logged: Sequence[str]) -> None:
+        """A trial's attempt ends without its objective: keep the keys it did log, for the error."""
+        if run_id in self._not_trials:
+            return
+        async with self.uow() as uow:
+            result = await uow.optimizations.result_for_run(run_id, for_update=True)
+            if result is None or result.state is not ResultState.RUNNING or result.intermediate:
+                return
+            result.metrics = {**result.metrics, LOGGED_KEYS: sorted(logged)[:MAX_LOGGED_KEYS]}
+            await uow.optimizations.update_result(result)
+            await uow.commit()
 
     def _search(
         self, optimization: Optimization, spec: OptimizationSpec, schema: dict[str, Any], base: dict[str, Any]
@@ -281,8 +315,14 @@ class OptimizationService:
         tolerance = space.get("tolerance")
         if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, int | float)):
             raise BadInput("space.tolerance: a number", field="space", path="space.tolerance")
-        optimization.objective = "throughput"
-        optimization.direction = Direction.MAXIMIZE
+        objective = (spec.objective or "throughput").strip()
+        if objective not in TUNING_OBJECTIVES:
+            raise BadInput(
+                f"a tuning's objective is one of {', '.join(TUNING_OBJECTIVES)}, not {objective!r}",
+                field="objective",
+            )
+        optimization.objective = objective
+        optimization.direction = spec.direction or TUNING_OBJECTIVES[objective]
         optimization.space = space
         optimization.max_trials, optimization.max_parallel = None, 1
 

@@ -30,7 +30,9 @@ async def publish_run(bus: EventBus, run: Run) -> None:
     await bus.publish([run_topic(run.id), project_topic(run.project_id)], RunChanged(run))
 
 
-def job_for(run: Run, workflow: Workflow, checkpoint: Checkpoint | None) -> RunJob:
+def job_for(
+    run: Run, workflow: Workflow, checkpoint: Checkpoint | None, objective: str | None = None
+) -> RunJob:
     return RunJob(
         run_id=run.id,
         project_id=run.project_id,
@@ -40,6 +42,7 @@ def job_for(run: Run, workflow: Workflow, checkpoint: Checkpoint | None) -> RunJ
         resource_class=run.resource_class,
         timeout_seconds=workflow.resources.timeout_seconds,
         checkpoint_uri=checkpoint.uri if checkpoint else None,
+        objective=objective,
     )
 
 

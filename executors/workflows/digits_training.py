@@ -1,9 +1,10 @@
 """The epoch loop digits-mlp and digits-cnn share: logging, pruning, checkpoints, resume and cancellation.
 
 Metrics: ``train_loss`` at every optimizer step (a global step counter starting at 1), ``val_loss`` and
-``val_accuracy`` at the global step that ends each epoch. ``ctx.report(val_accuracy, epoch)`` after each
-epoch (epochs count from 1). A checkpoint holds ``{"model", "optimizer", "epoch", "step"}`` and is saved
-every ``CHECKPOINT_EVERY_EPOCHS`` epochs, after the last one and when the run is asked to stop.
+``val_accuracy`` at the global step that ends each epoch, and both reported by name at the epoch
+(``ctx.report(value, epoch, metric=...)``, epochs count from 1) so a search on either prunes by epoch.
+A checkpoint holds ``{"model", "optimizer", "epoch", "step"}`` and is saved every
+``CHECKPOINT_EVERY_EPOCHS`` epochs, after the last one and when the run is asked to stop.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def fit(ctx: Any, model: nn.Module, data: DigitsSplit, params: dict[str, Any]) -
         losses.flush()
         val_loss, val_accuracy = evaluate(model, data)
         ctx.log({"val_loss": val_loss, "val_accuracy": val_accuracy}, step)
-        ctx.report(val_accuracy, epoch)
+        # By epoch, by name: trials of different batch sizes are compared at like points of training.
+        ctx.report(val_accuracy, epoch, metric="val_accuracy")
+        ctx.report(val_loss, epoch, metric="val_loss")
         # Stop requests are honoured at epoch ends: a checkpoint taken mid-epoch would make the retry
         # repeat steps it already logged.
         stopping = ctx.cancelled

@@ -42,6 +42,7 @@ class RecordingContext:
         self.run_id, self.attempt = "run-1", 1
         self.logged: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self.reports: list[tuple[float, int]] = []
+        self.named: dict[str | None, list[int]] = {}
         self.checkpoints: list[tuple[Any, int | None]] = []
         self._checkpoint = checkpoint
         self._prune_after = prune_after_reports
@@ -53,8 +54,10 @@ class RecordingContext:
             assert isinstance(value, float), (key, value)
             self.logged[key].append((step, value))
 
-    def report(self, value: float, step: int) -> None:
-        self.reports.append((value, step))
+    def report(self, value: float, step: int, metric: str | None = None) -> None:
+        if metric == "val_accuracy":  # one report per epoch counts toward pruning here
+            self.reports.append((value, step))
+        self.named.setdefault(metric, []).append(step)
 
     def should_prune(self) -> bool:
         return self._prune_after is not None and len(self.reports) >= self._prune_after
@@ -142,6 +145,7 @@ def test_digits_mlp_defaults_reach_90_percent_and_log_every_step() -> None:
     assert len(epoch_ends) == 20 and epoch_ends == ctx.steps("val_loss")
     assert epoch_ends == sorted(set(epoch_ends)) and epoch_ends[-1] == train_steps[-1]
     assert [epoch for _, epoch in ctx.reports] == list(range(1, 21))
+    assert ctx.named == {"val_accuracy": list(range(1, 21)), "val_loss": list(range(1, 21))}
     assert [state["epoch"] for state, _ in ctx.checkpoints] == [5, 10, 15, 20]
     assert ctx.logged["train_loss"][-1][1] < ctx.logged["train_loss"][0][1]
 

@@ -119,7 +119,8 @@ def test_a_trial_is_worth_its_last_report_or_else_its_summary() -> None:
 
 def test_trial_states_follow_their_runs() -> None:
     nothing = settle(_result(0), _run(RunStatus.SUCCEEDED, {"loss": 1.0}), "acc")
-    assert nothing.state is ResultState.FAILED and "no number 'acc'" in nothing.metrics["error"]
+    assert nothing.state is ResultState.FAILED and nothing.metrics["objective_missing"] is True
+    assert "never logged its objective 'acc'" in nothing.metrics["error"]
     pruned = settle(replace(_result(1), intermediate={2: -4.0}), _run(RunStatus.PRUNED), "acc")
     assert (pruned.state, pruned.value) == (ResultState.PRUNED, -4.0)
     failed = settle(_result(2), _run(RunStatus.FAILED, error="boom"), "acc")
@@ -460,3 +461,37 @@ def test_every_sampler_and_pruner_works_on_rebuilt_studies(sampler: str, pruner:
             trial = replace(trial, state=ResultState.COMPLETE, value=score + 3)
         trials.append(trial)
     assert all(-10 <= t.config["x"] <= 10 and 1 <= t.config["n"] <= 8 for t in trials)
+
+
+def test_a_tuning_ranks_its_variants_by_the_objective_it_names() -> None:
+    tuning = Optimization(
+        "o", "p", "w", OptimizationKind.PERFORMANCE_TUNING, T0, "QUEUED", "peak_memory_mb", Direction.MINIMIZE
+    )
+    variants = [
+        {"name": "eager", "state": "COMPLETE", "value": 100.0, "metrics": {"peak_memory_mb": 50.0}},
+        {"name": "amp", "state": "COMPLETE", "value": 300.0, "metrics": {"peak_memory_mb": 30.0}},
+        {"name": "big", "state": "COMPLETE", "value": 400.0, "metrics": {"peak_memory_mb": 90.0}},
+    ]
+    results = tuning_results(tuning, _run(RunStatus.SUCCEEDED, {"variants": variants}), tolerance=None)
+    assert [r.value for r in results] == [50.0, 30.0, 90.0]
+    best = best_of(tuning, results)
+    assert best is not None and best.config["variant"] == "amp"
+
+
+async def test_a_first_trial_without_the_objective_fails_the_search_at_once() -> None:
+    setup = Setup()
+    _, _, started = await setup.begin(max_trials=3, max_parallel=2)
+    await setup.driver.tick()
+    first, second = setup.results(started.id)
+    await setup.service.objective_missing(first.run_id or "", ["loss", "accuracy"])
+    setup.end_run(first.run_id or "", RunStatus.SUCCEEDED, {"loss": 0.5})
+    await setup.driver.tick()
+
+    optimization = setup.world.db.state.optimizations[started.id]
+    assert optimization.status is OptimizationStatus.FAILED
+    assert (
+        optimization.error
+        == "trial 0: the trial never logged its objective 'score'; it logged: accuracy, loss"
+    )
+    assert [r.state for r in setup.results(started.id)] == [ResultState.FAILED, ResultState.FAILED]
+    assert setup.world.stored_run(second.run_id or "").status is RunStatus.CANCELLED  # was still queued

@@ -236,6 +236,16 @@ def test_report_drops_non_finite_values(make_ctx, sink: Sink) -> None:
     assert len(sink.messages(protocol.LOG)) == 1
 
 
+def test_a_report_may_say_which_metric_it_is(make_ctx, sink: Sink) -> None:
+    ctx = make_ctx()
+    ctx.report(0.5, step=3, metric="val_loss")
+    with pytest.raises(TypeError, match="metric"):
+        ctx.report(0.5, step=3, metric="")
+    ctx.close()
+    reported = {"kind": "report", "value": 0.5, "step": 3, "metric": "val_loss"}
+    assert sink.messages(protocol.REPORT) == [reported]
+
+
 def test_a_vanished_supervisor_does_not_break_training(tmp_path: Path) -> None:
     read_fd, write_fd = os.pipe()
     os.close(read_fd)
