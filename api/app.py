@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ptw.api.input_limits import InputLimits
 from ptw.api.schema import build_schema
 from ptw.api.telemetry import HttpMetrics, Telemetry
 from ptw.api.ui.routes import ui_routes
@@ -38,6 +39,7 @@ def create_app(
         introspection=settings.introspection_enabled,
         suggestions=settings.field_suggestions_enabled,
         max_cost=settings.max_query_cost,
+        inputs=InputLimits(max_depth=settings.max_input_depth, max_list=settings.max_input_list),
     )
     endpoint = GraphQLEndpoint(
         schema,

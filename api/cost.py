@@ -1,9 +1,9 @@
 """The cost limit: an estimate of how many objects a document may make the server resolve, refused above
 a maximum before anything runs.
 
-graphql-core and strawberry have depth, alias and token limits but no cost rule, so this is a small
-hand-written validation rule. Depth and aliases alone let ``runs(first: 1000) { edges { node { workflow {
-runs(first: 1000) ... } } } }`` through: twelve levels, no alias, a billion objects. The estimate:
+graphql-core and strawberry have no cost rule, so this is a small hand-written estimate, checked with the
+other limits in ``api/document_limits.py``. Depth and aliases alone let ``runs(first: 1000) { edges { node {
+workflow { runs(first: 1000) ... } } } }`` through: twelve levels, no alias, a billion objects. The estimate:
 
 - every field costs 1, plus its selections' cost times its multiplier;
 - the multiplier of a field with a ``first`` argument (a connection) is that page size, clamped like the
@@ -12,7 +12,7 @@ runs(first: 1000) ... } } } }`` through: twelve levels, no alias, a billion obje
   not objects with resolvers, yet a page of long series is still refused;
 - fragments count where they are spread (each fragment once, memoised: a fragment spread twice in
   each of ten nested fragments costs 2**10 times, which is the truth, computed in linear time); a
-  fragment cycle counts nothing here (``NoFragmentCyclesRule`` refuses it).
+  fragment cycle counts nothing here (graphql-core's ``NoFragmentCyclesRule`` refuses it).
 """
 
 from __future__ import annotations
@@ -23,14 +23,11 @@ from typing import Any
 
 from graphql import (
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     IntValueNode,
-    OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
     VariableNode,
 )
 
@@ -38,37 +35,13 @@ from ptw.api.pagination import DEFAULT_PAGE_SIZE
 from ptw.domain.ports import MAX_PAGE_SIZE
 
 POINTS_PER_OBJECT = 1000
-COST_CODE = "GRAPHQL_VALIDATION_FAILED"
-
-
-def cost_rule(max_cost: int, variables: Mapping[str, Any] | None) -> type[ValidationRule]:
-    """A validation rule refusing each operation of an estimated cost above ``max_cost``."""
-    values = dict(variables or {})
-
-    class QueryCostRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            self.estimate = CostEstimate(context, values)
-
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> None:
-            cost = self.estimate.selections(node.selection_set)
-            if cost > max_cost:
-                name = f"'{node.name.value}' " if node.name else ""
-                self.report_error(
-                    GraphQLError(
-                        f"Operation {name}is too costly: an estimated {cost} objects, more than the "
-                        f"{max_cost} allowed. Ask for smaller pages (first) or fewer nested lists.",
-                        node,
-                        extensions={"code": COST_CODE, "cost": cost, "maxCost": max_cost},
-                    )
-                )
-
-    return QueryCostRule
 
 
 class CostEstimate:
-    def __init__(self, context: ValidationContext, variables: dict[str, Any]) -> None:
-        self.context, self.variables = context, variables
+    """The cost of selection sets of one document, given its fragments by name and its variables."""
+
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode], variables: dict[str, Any]) -> None:
+        self.fragments, self.variables = fragments, variables
         self._fragments: dict[str, int] = {}
         self._visiting: set[str] = set()
 
@@ -88,7 +61,7 @@ class CostEstimate:
     def fragment(self, name: str) -> int:
         if name in self._fragments:
             return self._fragments[name]
-        definition = self.context.get_fragment(name)
+        definition = self.fragments.get(name)
         if definition is None or name in self._visiting:
             return 0  # unknown or cyclic: other rules refuse the document
         self._visiting.add(name)

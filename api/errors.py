@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,13 +48,51 @@ def _extensions(error: DomainError) -> dict[str, Any]:
     return {"code": error.code} | {k: v for k, v in error.details.items() if k in _PUBLIC_DETAILS}
 
 
+def database_error(error: BaseException | None) -> BaseException | None:
+    """The database error (SQLAlchemy's, which carries ``statement`` and the driver's ``orig``) in the
+    chain of ``error``, if any."""
+    seen = 0
+    while error is not None and seen < 20:
+        if hasattr(error, "statement") and hasattr(error, "orig"):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+def redacted(error: BaseException) -> str:
+    """A database error told without data: the classes, the SQLSTATE, the statement and where it was
+    raised. The driver's message is left out: it quotes values (``Key (name)=(...) already exists``,
+    ``Token "NaN" is invalid``), which are tenants' data."""
+    found = database_error(error) or error
+    orig = getattr(found, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    statement = " ".join(str(getattr(found, "statement", "") or "").split())[:2000]
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    return f"{type(found).__name__} ({type(orig).__name__}, sqlstate {state}) in: {statement}\n{frames}"
+
+
+class RedactDatabaseErrors(logging.Filter):
+    """Installed on the server's log handlers: a record carrying a database error logs it redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and database_error(error) is not None:
+            record.msg = f"{record.getMessage()}: {redacted(error)}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
 def log_unexpected(errors: Iterable[GraphQLError]) -> None:
     for error in errors:
         if not is_expected(error):
             original = error.original_error
+            where = ".".join(map(str, error.path or ())) or "<operation>"
+            if original is not None and database_error(original) is not None:
+                log.error("unexpected database error at %s: %s", where, redacted(original))
+                continue
             log.error(
                 "unexpected error at %s: %r",
-                ".".join(map(str, error.path or ())) or "<operation>",
+                where,
                 original,
                 exc_info=(type(original), original, original.__traceback__) if original else None,
             )

@@ -1,5 +1,5 @@
-"""Per-operation policies run before validation: the per-key rate limit and the cost limit; and hiding
-field suggestions ("Did you mean ...") from errors in production.
+"""Per-operation policies run before validation: the per-key rate limit; and hiding field suggestions
+("Did you mean ...") from errors in production.
 
 They hook ``on_validate`` because it runs for every operation on every transport (HTTP queries and
 mutations, and WebSocket subscriptions, which skip the execution hooks) and is async; an error put in
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import GraphQLError
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
-from ptw.api.cost import cost_rule
 from ptw.api.errors import domain_error
 from ptw.domain.errors import RateLimited
 
@@ -32,18 +31,6 @@ def hide_suggestions(errors: list[GraphQLError]) -> None:
         if "Did you mean" in error.message:
             error.message = _SUGGESTION.sub("", error.message)
             error.args = (error.message,)
-
-
-def cost_limit(max_cost: int) -> Callable[[], SchemaExtension]:
-    """The extension adding the cost rule, which needs the operation's variables (``first: $n``)."""
-
-    class CostLimit(SchemaExtension):
-        async def on_validate(self) -> AsyncIterator[None]:
-            context = self.execution_context
-            context.validation_rules = (*context.validation_rules, cost_rule(max_cost, context.variables))
-            yield
-
-    return CostLimit
 
 
 class RateLimit(SchemaExtension):

@@ -12,12 +12,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import DisableIntrospection, MaxTokensLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from ptw.api.document_limits import DocumentLimits, document_limit
 from ptw.api.errors import ErrorPolicy, log_unexpected
-from ptw.api.limits import RateLimit, cost_limit, hide_suggestions
+from ptw.api.input_limits import InputLimits, input_limit
+from ptw.api.limits import RateLimit, hide_suggestions
 from ptw.api.metrics.mutations import MetricMutations
 from ptw.api.metrics.subscriptions import MetricSubscriptions
 from ptw.api.node_lookup import NodeQueries
@@ -39,12 +41,10 @@ from ptw.api.workflows.queries import WorkflowQueries
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 
-# Limits on what one document may ask for (DESIGN §8); generous for dashboards, fatal to abuse.
-# The UI's run page asks one aliased series per metric key, hence aliases well above a handful.
-MAX_DEPTH = 12
-MAX_ALIASES = 30
+# Limits on what one document may ask for (DESIGN §8, docs/security.md): the token limit stops the parser
+# itself; the shape limits are in api/document_limits.py, what is counted for cost in api/cost.py.
 MAX_TOKENS = 5_000
-DEFAULT_MAX_COST = 100_000  # PTW_MAX_QUERY_COST; see api/cost.py for what is counted
+DEFAULT_MAX_COST = 100_000  # PTW_MAX_QUERY_COST
 
 Query = merge_types(
     "Query",
@@ -77,18 +77,25 @@ class PtwSchema(strawberry.Schema):
 
 
 def build_schema(
-    *, introspection: bool = True, suggestions: bool = True, max_cost: int = DEFAULT_MAX_COST
+    *,
+    introspection: bool = True,
+    suggestions: bool = True,
+    max_cost: int = DEFAULT_MAX_COST,
+    inputs: InputLimits | None = None,
 ) -> strawberry.Schema:
     """The schema with its request policies; production turns ``introspection`` and ``suggestions`` off
-    (they map the schema for an attacker) unless the settings turn them on."""
+    (they map the schema for an attacker) unless the settings turn them on.
+
+    The refusals run cheapest first: the rate limit (one token), the token limit (while parsing), the
+    input values, the document's shape and cost (one linear pass each), and only then graphql-core's
+    validation."""
     extensions: list[Any] = [
         ErrorPolicy,
         OperationMetrics,
         RateLimit,
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        cost_limit(max_cost),
+        input_limit(inputs or InputLimits()),
+        document_limit(DocumentLimits(max_cost=max_cost)),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

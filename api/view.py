@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from graphql import ExecutionResult
@@ -23,8 +24,10 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from ptw.api.context import Context
 from ptw.api.errors import domain_error
+from ptw.api.input_limits import decode_body
 from ptw.api.telemetry import Telemetry
 from ptw.api.ui.graphiql import graphiql_page
+from ptw.api.ws_messages import LegacyWsHandler, TransportWsHandler
 from ptw.domain.errors import DomainError, Unauthenticated
 from ptw.domain.events import Event, key_topic
 from ptw.domain.tenancy import Actor
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
 
     from ptw.infra.bootstrap import Services
+
+log = logging.getLogger("ptw.api")
 
 BEARER = "bearer "
 # A revoked key's WebSocket connections end at once on the ``KeyRevoked`` event; this re-check is the
@@ -50,7 +55,16 @@ def bearer_secret(value: object) -> str | None:
     return value[len(BEARER) :].strip() or None
 
 
+class Unavailable(DomainError):
+    """Authentication could not be checked (the database dropped the connection): try again."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
 class GraphQLEndpoint(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWsHandler
+    graphql_ws_handler_class = LegacyWsHandler
+
     def __init__(self, schema: BaseSchema, services: Services, telemetry: Telemetry, **options: Any) -> None:
         super().__init__(schema, **options)
         self.services = services
@@ -77,7 +91,17 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return context
 
     async def authenticate(self, secret: str | None) -> Actor:
-        return await self.services.access.authenticate(secret)
+        try:
+            return await self.services.access.authenticate(secret)
+        except DomainError:
+            raise
+        except Exception as error:
+            # Only the error's class: a driver's message may quote the key prefix it looked up.
+            log.warning("authentication failed on %s; answered %s", type(error).__name__, Unavailable.code)
+            raise Unavailable("authentication is unavailable for a moment: try again") from None
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_body(data)
 
     async def execute_operation(
         self,
@@ -90,8 +114,12 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     ) -> Any:
         if context.authenticated is None:
             error = context.auth_error or Unauthenticated("an API key is required")
-            sub_response.status_code = 401
-            sub_response.headers["WWW-Authenticate"] = "Bearer"
+            if isinstance(error, Unavailable):
+                sub_response.status_code = 503
+                sub_response.headers["Retry-After"] = "1"
+            else:
+                sub_response.status_code = 401
+                sub_response.headers["WWW-Authenticate"] = "Bearer"
             self.telemetry.errors.labels(error.code).inc()
             refused = ExecutionResult(data=None, errors=[domain_error(error)])
             return [refused] * len(request_data) if isinstance(request_data, list) else refused

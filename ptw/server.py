@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import uvicorn
 from rich.console import Console
 
 from ptw.api.app import create_app
+from ptw.api.errors import RedactDatabaseErrors
 from ptw.executors.pool import LocalExecutorPool
 from ptw.infra.bootstrap import bootstrap
 from ptw.infra.settings import Settings
@@ -99,6 +101,11 @@ async def serve(
         f"PyTorch-workflow on {scheme}://{host}:{port}/graphql "
         f"({'embedded' if settings.embedded else 'production'} mode, {settings.executors} local executor(s))"
     )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactDatabaseErrors())
     config = uvicorn.Config(
         app,
         host=host,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from arq.connections import ArqRedis
 from rich.console import Console
 
+from ptw.api.errors import RedactDatabaseErrors
 from ptw.executors.device import threads_per_slot
 from ptw.executors.slots import SlotServices
 from ptw.executors.worker import ExecutorWorker
@@ -67,6 +68,8 @@ async def run_worker(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactDatabaseErrors())
     services = await bootstrap(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -38,7 +38,9 @@ class Database:
         parsed = make_url(url)
         self.url = url
         self.dialect = parsed.get_backend_name()
-        options: dict[str, Any] = {"echo": echo}
+        # hide_parameters: a failed statement's error (and so the log) shows the statement, never the
+        # bound values, which are tenants' data (names, params, key prefixes).
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:" and not database.startswith("file:"):
