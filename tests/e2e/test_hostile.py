@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Iterator
@@ -17,10 +18,11 @@ import websockets
 
 from tests.e2e.conftest import Server
 
-# Generous for a loaded test machine: the median probe must be within HEALTHY, and none may wait longer
-# than STALLED (a held event loop shows as seconds, the hostile documents below held it for minutes).
-HEALTHY = 0.1
-STALLED = 1.0
+# The median probe must be within HEALTHY (the issue's 100 ms; a machine shared by many test runs may
+# loosen it with PTW_TEST_HEALTHZ_SECONDS), and none may wait ten times that: a held event loop shows as
+# seconds, and the hostile documents below held it for minutes before they were refused in linear time.
+HEALTHY = float(os.environ.get("PTW_TEST_HEALTHZ_SECONDS", "0.1"))
+STALLED = 10 * HEALTHY
 
 ADD_KEY = "mutation($p: ID!, $r: Role!) { createApiKey(projectId: $p, role: $r) { secret } }"
 
@@ -55,16 +57,17 @@ def keys(replica: Server) -> dict[str, str]:
 
 
 async def kept_answering(replica: Server, hostile: Awaitable[httpx.Response]) -> httpx.Response:
-    """``hostile``'s answer, with /healthz probed all the while it is in flight (and once after)."""
-    task = asyncio.ensure_future(hostile)
+    """``hostile``'s answer, with /healthz probed all the while it is in flight (and twice after)."""
     waits: list[float] = []
+    after = 0
     async with httpx.AsyncClient(base_url=replica.url, timeout=30) as http:
-        while True:
+        assert (await http.get("/healthz")).status_code == 200  # connected before the hostile request
+        task = asyncio.ensure_future(hostile)
+        while after < 2:
             started = time.monotonic()
             assert (await http.get("/healthz")).status_code == 200
             waits.append(time.monotonic() - started)
-            if task.done():
-                break
+            after += task.done()
             await asyncio.sleep(0.01)
     assert statistics.median(waits) < HEALTHY and max(waits) < STALLED, waits
     return await task
