@@ -109,14 +109,14 @@ class Worker(Process):
             await asyncio.sleep(0.05)
         raise RuntimeError(f"ptw worker did not become ready:\n{self.output()[-3000:]}")
 
-    async def warm(self, runners: int = 1, within: float = 120.0) -> None:
-        """Until its slots hold ``runners`` runners that are done importing torch: their CPU time stands
-        still (a warm runner blocks on its stdin until a job comes)."""
+    async def warm(self, slots: int = 1, within: float = 120.0) -> None:
+        """Until each slot holds its fork server and a spare runner forked from it, done starting: their
+        CPU time stands still (a spare runner blocks on its stdin until a job comes)."""
         deadline, still_since = time.monotonic() + within, 0.0
         last: dict[int, int] = {}
         while time.monotonic() < deadline:
             ticks = runner_cpu(self.process.pid)
-            if len(ticks) != runners or ticks != last:
+            if len(ticks) < 2 * slots or ticks != last:
                 still_since, last = time.monotonic(), ticks
             elif time.monotonic() - still_since >= 0.3:
                 return
@@ -131,17 +131,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def runner_cpu(worker_pid: int) -> dict[int, int]:
-    """CPU ticks of each `executors.runner` child of a worker process (Linux /proc)."""
+    """CPU ticks of a worker's fork servers and the runners forked from them (which keep the fork
+    server's command line), by pid (Linux /proc)."""
+    from ptw.executors.process_tree import descendants
+
     ticks: dict[int, int] = {}
-    for children in Path(f"/proc/{worker_pid}/task").glob("*/children"):
-        for pid in children.read_text().split():
-            try:
-                if b"ptw.executors.runner" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    continue
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # it just exited
-            ticks[int(pid)] = int(fields[11]) + int(fields[12])
+    for proc in descendants(worker_pid):
+        try:
+            if b"ptw.executors.fork_server" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it just exited
+        ticks[proc.pid] = int(fields[11]) + int(fields[12])
     return ticks
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from ptw.executors import protocol
 from ptw.executors.artifacts import KEY_ENV, ArtifactStore, store_from_env
 from ptw.executors.device import device_name, pick_device
+from ptw.executors.process_tree import become_subreaper, end_descendants
 from ptw.executors.sdk import MessageChannel, RunContext, follow_control
 
 
@@ -119,26 +120,23 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ptw.executors.runner")
-    parser.add_argument("--message-fd", type=int, required=True)
-    parser.add_argument("--artifacts-dir", type=Path, required=True)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-
+def serve(message_fd: int, artifacts_dir: Path, threads: int | None) -> int:
+    """Be the runner of one attempt: ready, then the job, then every process it started ended."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     die_with_supervisor()
+    # What the training code starts in a session of its own is re-parented here, to be ended with the run.
+    become_subreaper()
     # The user's prints should reach the run's log as they happen, not when a block buffer fills.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    channel = MessageChannel(os.fdopen(args.message_fd, "wb"))
+    channel = MessageChannel(os.fdopen(message_fd, "wb"))
     # PTW_ARTIFACTS_URL, PTW_S3_ENDPOINT_URL, PTW_CHECKPOINT_KEY; a bad one stops the runner before it is
     # ready, with the reason in its stderr. The key then leaves the environment: what the training code
     # starts (data loader workers, shells) has no use for it.
-    artifacts = store_from_env(os.environ, args.artifacts_dir)
+    artifacts = store_from_env(os.environ, artifacts_dir)
     os.environ.pop(KEY_ENV, None)
     try:
-        device = prepare_torch(args.threads)
+        device = prepare_torch(threads)
         channel.send(
             {"kind": protocol.READY, "pid": os.getpid(), "device": str(device), "name": device_name(device)}
         )
@@ -148,6 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         return run_job(json.loads(line), channel, device, artifacts)
     except Terminated:
         return 143
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        end_descendants(grace=1.0)  # no process of the run outlives it
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ptw.executors.runner")
+    parser.add_argument("--message-fd", type=int, required=True)
+    parser.add_argument("--artifacts-dir", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    return serve(args.message_fd, args.artifacts_dir, args.threads)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -21,8 +22,9 @@ from ptw.domain.ports import EventBus, ExecutorRegistry
 from ptw.domain.services.execution import ExecutionService
 from ptw.domain.services.metrics import MetricService
 from ptw.executors.device import resource_classes_for
+from ptw.executors.fork_client import ForkFailed, ForkServerClient
 from ptw.executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, SupervisionLimits
-from ptw.executors.warm_runner import RunnerFailed, WarmRunner
+from ptw.executors.warm_runner import RunnerFailed, WarmRunner, training_environ
 
 log = logging.getLogger(__name__)
 
@@ -50,39 +52,44 @@ class SlotServices:
 
 
 class ExecutorSlot:
-    """Runs one attempt at a time, each in a fresh child started (torch imported) before the job arrives."""
+    """Runs one attempt at a time, each in a fresh child that is ready (torch imported) before the job.
+
+    Children are forked from the slot's fork server, which imports torch once; the moment an attempt takes
+    the spare child, the next spare is forked, so a job that arrives right after (or while) the last one
+    runs finds one ready: back-to-back and burst dispatch both skip the import."""
 
     def __init__(self, services: SlotServices, slot_id: str) -> None:
         self.services = services
         self.id = slot_id
-        self.runner: WarmRunner | None = None
+        self.runner: WarmRunner | None = None  # the runner of the attempt in progress
+        self.spare: WarmRunner | None = None  # the ready runner the next attempt takes
         self.run_id: str | None = None
         self.supervisor: RunSupervisor | None = None
         self.draining = False
         self.resource_classes: tuple[str, ...] = ()
         self.devices: tuple[str, ...] = ()
-        self._ready: WarmRunner | None = None  # the runner that said ready, once it has
+        self._forks: ForkServerClient | None = None
         self._warming: asyncio.Task[None] | None = None
 
     @property
     def warm(self) -> bool:
-        return self._ready is not None and self._ready is self.runner and self.runner.returncode is None
+        return self.spare is not None and self.spare.returncode is None
 
     def prewarm(self) -> None:
-        """Start the next runner in the background, so the next job finds it warm."""
+        """Fork the next runner in the background, so the next job finds it warm."""
         if not self.warm and (self._warming is None or self._warming.done()):
             self._warming = asyncio.create_task(self._start_runner(), name=f"{self.id}-warming")
 
     async def ready(self) -> None:
-        """Wait until the slot holds a ready runner, starting one if it has none or the last one died."""
+        """Wait until the slot holds a ready spare runner, starting one if it has none or it died."""
         while not self.warm:
             self.prewarm()
             assert self._warming is not None
             await asyncio.shield(self._warming)  # a cancelled caller leaves the warm-up to the next one
 
     async def execute(self, run_id: str, attempt: int) -> bool:
-        """Claim the attempt and supervise it to its end in this slot's runner; False when the job is
-        stale or a duplicate delivery (nothing ran). Raises ClaimFailed when the claim itself failed."""
+        """Claim the attempt and supervise it to its end in this slot's spare runner; False when the job
+        is stale or a duplicate delivery (nothing ran). Raises ClaimFailed when the claim itself failed."""
         await self.ready()
         try:
             job = await self.services.execution.claim(run_id, attempt, self.id)
@@ -91,9 +98,11 @@ class ExecutorSlot:
         if job is None:
             log.info("executor %s skips run %s attempt %s: stale or duplicate", self.id, run_id, attempt)
             return False
-        runner = self.runner
+        runner, self.spare = self.spare, None  # one child per attempt: this one is used up
         assert runner is not None
-        self.run_id, self._ready = job.run_id, None  # one child per attempt: this one is used up
+        self.runner, self.run_id = runner, job.run_id
+        if not self.draining:
+            self.prewarm()
         s = self.services
         self.supervisor = RunSupervisor(s.execution, s.metrics, s.bus, job, runner, s.limits, s.prune_advisor)
         if self.draining:
@@ -102,8 +111,7 @@ class ExecutorSlot:
         await self.announce()
         try:
             await self.supervisor.run()
-            if self.runner is runner:  # kept when interrupted, so that stopping the slot can kill it
-                self.runner = None
+            self.runner = None  # kept when interrupted, so that stopping the slot can kill it
         finally:
             beating.cancel()
             self.run_id, self.supervisor = None, None
@@ -134,38 +142,58 @@ class ExecutorSlot:
                 log.warning("executor %s cannot heartbeat run %s", self.id, run_id, exc_info=True)
 
     async def close(self, grace: float = 1.0) -> None:
-        """Stop the idle runner (and any warm-up under way); a busy one is stopped by its supervisor."""
+        """Stop the spare runner (and any warm-up under way) and the fork server; a busy runner is
+        stopped by its supervisor."""
         if self._warming is not None:
             self._warming.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._warming
+        if self.spare is not None:
+            await self.spare.close_idle(0.5)
+            self.spare = None
         if self.runner is not None:
-            await self.runner.close_idle(0.5)
             await self.runner.stop(grace, grace)
+        if self._forks is not None:
+            await self._forks.close(grace)
+            self._forks = None
 
     def kill(self) -> None:
-        if self.runner is not None:
-            self.runner.signal(signal.SIGKILL)
+        for runner in (self.runner, self.spare):
+            if runner is not None:
+                runner.signal(signal.SIGKILL)
+
+    async def _fork_server(self) -> ForkServerClient:
+        if self._forks is None or not self._forks.alive:
+            if self._forks is not None:
+                await self._forks.close(0.5)
+            s = self.services
+            self._forks = await ForkServerClient.start(
+                s.artifacts_dir,
+                python=s.python,
+                threads=s.threads,
+                env={**training_environ(os.environ), **s.env},  # PYTHONPATH: the forks import from here
+            )
+        return self._forks
 
     async def _start_runner(self) -> None:
         """A runner that said it is ready; a broken environment is retried with a growing pause."""
         delay = 1.0
         while True:
             try:
-                s = self.services
-                runner = await WarmRunner.start(
-                    s.artifacts_dir, python=s.python, threads=s.threads, env=s.env
-                )
-                self.runner = runner
-                ready = await runner.ready()
-            except (RunnerFailed, OSError) as exc:
+                runner = await WarmRunner.fork(await self._fork_server(), env=self.services.env)
+                try:
+                    ready = await runner.ready()
+                except asyncio.CancelledError:
+                    await runner.stop(0.5, 0.5)
+                    raise
+            except (RunnerFailed, ForkFailed, OSError) as exc:
                 log.error("executor %s: %s; retrying in %.0f s", self.id, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             self.resource_classes = resource_classes_for(str(ready.get("device", "cpu")))
             self.devices = (str(ready.get("name") or ready.get("device")),)
-            self._ready = runner
+            self.spare = runner
             await self.announce()
             return
 

@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from ptw.executors import protocol
-from ptw.executors.device import VISIBLE_DEVICES, runner_gpus
+from ptw.executors.device import VISIBLE_DEVICES, GpuLease, runner_gpus
+from ptw.executors.fork_client import ForkedProcess, ForkServerClient
+from ptw.executors.process_tree import descendants, end_processes
 
 log = logging.getLogger(__name__)
 
 # One metrics message holds up to 5,000 points of ~60 bytes; leave room for large summaries too.
 MESSAGE_LIMIT = 32 * 1024 * 1024
+
+
+RunnerProcess = asyncio.subprocess.Process | ForkedProcess
 
 
 class RunnerFailed(Exception):
@@ -29,7 +34,7 @@ class RunnerFailed(Exception):
 class WarmRunner:
     """A ``python -m ptw.executors.runner`` process in its own session: stopping it stops what it spawned."""
 
-    def __init__(self, process: asyncio.subprocess.Process, messages: asyncio.StreamReader) -> None:
+    def __init__(self, process: RunnerProcess, messages: asyncio.StreamReader) -> None:
         self.process = process
         self._messages = messages
 
@@ -42,17 +47,13 @@ class WarmRunner:
         threads: int | None = None,
         env: Mapping[str, str] | None = None,
     ) -> WarmRunner:
+        """A runner in a new interpreter (it imports torch itself: seconds)."""
         read_fd, write_fd = os.pipe()
         command = [python, "-m", "ptw.executors.runner", "--message-fd", str(write_fd)]
         command += ["--artifacts-dir", str(artifacts_dir)]
         if threads:
             command += ["--threads", str(threads)]
-        child_env = {**training_environ(os.environ), **(env or {}), "PYTHONUNBUFFERED": "1"}
-        # Each run its own GPU: the runner sees only the one it leased (as cuda:0) until it exits.
-        # (The first call asks nvidia-smi, so it runs off the event loop.)
-        gpu = None if VISIBLE_DEVICES in (env or {}) else (await asyncio.to_thread(runner_gpus)).lease()
-        if gpu is not None:
-            child_env.update(gpu.env())
+        child_env, gpu = await runner_environ(env)
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,
@@ -78,6 +79,20 @@ class WarmRunner:
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
         )
         return cls(process, reader)
+
+    @classmethod
+    async def fork(cls, server: ForkServerClient, env: Mapping[str, str] | None = None) -> WarmRunner:
+        """A runner forked from the slot's fork server, torch already imported (milliseconds)."""
+        child_env, gpu = await runner_environ(env)
+        try:
+            process, messages = await server.fork(child_env)
+        except BaseException:
+            if gpu is not None:
+                gpu.release()
+            raise
+        if gpu is not None:
+            gpu.holder = process
+        return cls(process, messages)
 
     @property
     def pid(self) -> int:
@@ -148,7 +163,10 @@ class WarmRunner:
             return None
 
     async def stop(self, term_grace: float = 2.0, kill_grace: float = 5.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``term_grace``; returns the exit status (None: not reaped in time)."""
+        """SIGTERM, then SIGKILL after ``term_grace``; returns the exit status (None: not reaped in time).
+        Descendants that left the runner's process group (``setsid``) are ended too."""
+        live = self.process.returncode is None
+        tree = await asyncio.to_thread(descendants, self.process.pid) if live else []
         if self.process.returncode is None:
             self.signal(signal.SIGTERM)
             if await self.wait(term_grace) is None:
@@ -157,6 +175,8 @@ class WarmRunner:
         # The group may hold children that outlived the runner itself.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        if tree:
+            await asyncio.to_thread(end_processes, tree, 0.0)
         return self.process.returncode
 
     async def close_idle(self, grace: float = 2.0) -> None:
@@ -176,6 +196,17 @@ class WarmRunner:
         except TimeoutError:
             return ""
         return data.decode(errors="replace")[-limit:].strip()
+
+
+async def runner_environ(env: Mapping[str, str] | None) -> tuple[dict[str, str], GpuLease | None]:
+    """A runner's environment (the server's, less its secrets, plus ``env``), and the GPU it leased.
+    Each run its own GPU: the runner sees only the one it leased (as cuda:0) until it exits.
+    (The first call asks nvidia-smi, so it runs off the event loop.)"""
+    child_env = {**training_environ(os.environ), **(env or {}), "PYTHONUNBUFFERED": "1"}
+    gpu = None if VISIBLE_DEVICES in (env or {}) else (await asyncio.to_thread(runner_gpus)).lease()
+    if gpu is not None:
+        child_env.update(gpu.env())
+    return child_env, gpu
 
 
 # Settings of the control plane that training code (tenant code) must never see: database and Redis URLs

@@ -1,0 +1,111 @@
+"""Every process a run starts ends with the run, and a declared memory limit is kept: real child runners
+(forked from a real fork server) against real services on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ptw.domain.runs import RunStatus
+from ptw.domain.tenancy import Actor, Role
+from ptw.executors.pool import LocalExecutorPool
+from ptw.executors.process_tree import read_proc
+from ptw.executors.supervisor import SupervisionLimits
+from ptw.infra.bootstrap import Services, bootstrap
+from ptw.infra.settings import Settings
+from tests.fixtures.runs import finished, start_run, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+PROCESSES = "tests.workflows.processes"
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    services = await bootstrap(Settings(data_dir=tmp_path, executors=0), migrate=True)
+    yield services
+    await services.aclose()
+
+
+@pytest.fixture
+async def actor(services: Services) -> Actor:
+    issued = await services.access.bootstrap_key("tree", Role.ADMIN)
+    return await services.access.authenticate(issued.secret)
+
+
+@pytest.fixture
+async def pool(services: Services, tmp_path: Path) -> AsyncIterator[LocalExecutorPool]:
+    pool = LocalExecutorPool(
+        services.execution,
+        services.metrics,
+        services.bus,
+        services.queue,
+        services.registry,
+        tmp_path / "artifacts",
+        slots=1,
+        env={"PYTHONPATH": str(REPO)},
+        limits=SupervisionLimits(cancel_grace=0.5, kill_grace=1.0),
+    )
+    await pool.start()
+    yield pool
+    await pool.stop(grace=3)
+
+
+def alive(pid: int) -> bool:
+    proc = read_proc(pid)
+    return proc is not None and not proc.zombie
+
+
+def pids_in(folder: Path) -> list[int]:
+    return [int((folder / name).read_text()) for name in ("session", "daemon")]
+
+
+async def wait_gone(pids: list[int], within: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + within
+    while True:
+        left = [pid for pid in pids if alive(pid)]
+        if not left or time.monotonic() > deadline:
+            return left
+        await asyncio.sleep(0.05)
+
+
+async def test_processes_in_a_new_session_end_when_the_run_returns(
+    services: Services, actor: Actor, pool: LocalExecutorPool, tmp_path: Path
+) -> None:
+    run = await start_run(services, actor, f"{PROCESSES}:escapes", {"pids": str(tmp_path)})
+    run = await finished(services, actor, run.id, within=60)
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    pids = pids_in(tmp_path)
+    assert await wait_gone(pids) == [], "a process of the run outlived it"
+
+
+async def test_processes_in_a_new_session_end_when_the_run_is_cancelled(
+    services: Services, actor: Actor, pool: LocalExecutorPool, tmp_path: Path
+) -> None:
+    run = await start_run(services, actor, f"{PROCESSES}:escapes", {"pids": str(tmp_path), "hang": True})
+    await wait_for(services, actor, run.id, lambda r: (tmp_path / "daemon").exists(), within=60)
+    pids = pids_in(tmp_path)
+    assert all(alive(pid) for pid in pids)
+    await services.runs.cancel_run(actor, run.id)
+    run = await finished(services, actor, run.id, within=15)
+    assert run.status is RunStatus.CANCELLED
+    assert await wait_gone(pids) == [], "a process of the cancelled run outlived it"
+
+
+async def test_processes_of_a_killed_runner_end_with_it(
+    services: Services, actor: Actor, pool: LocalExecutorPool, tmp_path: Path
+) -> None:
+    run = await start_run(services, actor, f"{PROCESSES}:escapes", {"pids": str(tmp_path), "hang": True})
+    await wait_for(services, actor, run.id, lambda r: (tmp_path / "daemon").exists(), within=60)
+    pids = pids_in(tmp_path)
+    runner = pool.slots[0].runner
+    assert runner is not None
+    os.kill(runner.pid, 9)  # no chance to clean up: the fork server, its subreaper, ends what it left
+    await wait_for(services, actor, run.id, lambda r: r.attempt == 2, within=30)  # retried, as a crash is
+    assert await wait_gone(pids) == [], "a process of the killed runner outlived it"
+    await services.runs.cancel_run(actor, run.id)
+    await finished(services, actor, run.id, within=15)
