@@ -75,7 +75,7 @@ async def stream_reader(prefix: str, run_id: str, samples: list[float], done: as
             for _, entries in found or ():
                 for entry, fields in entries:
                     last = entry
-                    samples.extend(now - p.value for p in decode_batch(run_id, entry, fields).points)
+                    samples.extend(now - p.value for p in decode_batch(run_id, entry, fields).points())
     finally:
         await redis.aclose()
 

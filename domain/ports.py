@@ -10,7 +10,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 from ptw.domain.events import Event
 from ptw.domain.executors import AutoscalerState, ExecutorState
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, MetricPoint, Series
 from ptw.domain.optimizations import Optimization, OptimizationResult, OptimizationStatus
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
 from ptw.domain.tenancy import ApiKey, Membership, Project
@@ -99,7 +99,8 @@ class MetricRepository(Protocol):
         ...
 
     async def add_batches(self, batches: Sequence[MetricBatch]) -> None:
-        """``add_batch`` of several batches (of any runs) in one bulk write."""
+        """``add_batch`` of several batches (of any runs) in one bulk write. The batches are ``checked``:
+        one point per (key, step) within each."""
         ...
 
     async def series(
@@ -203,8 +204,8 @@ class MetricLog(Protocol):
     their cursor and an ingester moves into storage. A batch's ``seq`` is its position in the log: it
     grows within a run but, unlike embedded mode's, is not contiguous."""
 
-    async def append(self, run_id: str, points: Sequence[MetricPoint]) -> int:
-        """Append one batch; returns its seq."""
+    async def append(self, run_id: str, series: Sequence[Series]) -> int:
+        """Append one batch (its series ``checked``); returns its seq."""
         ...
 
     async def read_after(

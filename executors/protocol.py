@@ -18,6 +18,10 @@ from collections.abc import Mapping
 from itertools import groupby
 from typing import Any
 
+import numpy as np
+
+from ptw.domain.metrics import Series
+
 Row = tuple[tuple[str, ...], int, float, list[float]]  # (keys, step, unix time, values)
 
 READY = "ready"
@@ -65,39 +69,35 @@ def metrics_message(rows: list[Row]) -> dict[str, Any]:
     return {"kind": METRICS, "segments": segments}
 
 
-def metric_points(message: Mapping[str, Any]) -> list[list[Any]]:
-    """The [key, step, value, ts] points of a metrics message."""
-    points: list[list[Any]] = []
+def metric_series(message: Mapping[str, Any]) -> list[Series]:
+    """The series of a metrics message, one per key of each segment: the values of a segment are rows
+    (one per step, a value per key), so each key's column is a strided view, no point in Python."""
+    series: list[Series] = []
     for segment in message["segments"]:
         keys = segment["keys"]
-        steps, times, values = (
-            _unpack("q", segment["steps"]),
-            _unpack("d", segment["times"]),
-            _unpack("d", segment["values"]),
-        )
+        steps = np.frombuffer(_unpack(segment["steps"]), dtype=np.int64)
+        times = np.frombuffer(_unpack(segment["times"]), dtype=np.float64)
+        values = np.frombuffer(_unpack(segment["values"]), dtype=np.float64)
         width = len(keys)
         if len(steps) != len(times) or len(values) != width * len(steps):
             raise ValueError("malformed metrics segment")
-        for i, (step, at) in enumerate(zip(steps, times, strict=True)):
-            row = values[i * width : (i + 1) * width]
-            points.extend([key, step, value, at] for key, value in zip(keys, row, strict=True))
-    return points
+        rows = values.reshape(len(steps), width)
+        series.extend(Series(str(key), steps, rows[:, i], times) for i, key in enumerate(keys))
+    return series
 
 
 def _pack(values: array[Any]) -> str:
     return base64.b64encode(values.tobytes()).decode()
 
 
-def _unpack(typecode: str, data: str) -> array[Any]:
-    values = array(typecode)
-    values.frombytes(base64.b64decode(data))
-    return values
+def _unpack(data: str) -> bytes:
+    return base64.b64decode(data)
 
 
 def decode(line: bytes | str) -> dict[str, Any]:
     message = json.loads(line)
     if isinstance(message, dict) and message.get("kind") == METRICS and "segments" in message:
-        message = {"kind": METRICS, "points": metric_points(message)}
+        message = {"kind": METRICS, "series": metric_series(message)}
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
         raise ValueError(f"not a runner message: {str(line)[:200]!r}")
     return message

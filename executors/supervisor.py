@@ -13,12 +13,11 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ptw.domain.errors import DomainError
 from ptw.domain.events import RunChanged, run_topic
-from ptw.domain.metrics import MetricPoint
+from ptw.domain.metrics import sifted
 from ptw.domain.ports import EventBus
 from ptw.domain.runs import RunJob, RunStatus
 from ptw.domain.services.execution import ExecutionService, Outcome
@@ -183,14 +182,16 @@ class RunSupervisor:
                 if message is _END:
                     return
                 if message["kind"] == protocol.METRICS:
-                    points = list(message["points"])
-                    while len(points) < COALESCE_POINTS and not inbox.empty():
+                    series = list(message["series"])
+                    size = sum(len(s) for s in series)
+                    while size < COALESCE_POINTS and not inbox.empty():
                         following = inbox.get_nowait()
                         if following["kind"] != protocol.METRICS:
                             held = following
                             break
-                        points += following["points"]
-                    message = {"kind": protocol.METRICS, "points": points}
+                        series += following["series"]
+                        size += sum(len(s) for s in following["series"])
+                    message = {"kind": protocol.METRICS, "series": series}
                 try:
                     await self._handle(message)
                 except Exception:
@@ -209,9 +210,12 @@ class RunSupervisor:
     async def _handle(self, message: dict[str, Any]) -> None:
         kind, job = message["kind"], self.job
         if kind == protocol.METRICS:
-            points = metric_points(message["points"])
-            await self._retrying(lambda: self.metrics.record(job.run_id, points), "record metrics")
-            if self.objective.active and await self.objective.points(points):
+            # The SDK refuses bad points at the call; one that came anyway is left out, never the batch.
+            series, problems = sifted(message["series"])
+            for problem in problems:
+                await self.output.system(f"metrics: {problem}")
+            await self._retrying(lambda: self.metrics.record(job.run_id, series), "record metrics")
+            if self.objective.active and await self.objective.logged(series):
                 await self._prune()
         elif kind == protocol.STARTED:
             device = str(message["device"])
@@ -326,19 +330,6 @@ class RunSupervisor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         return None
-
-
-def metric_points(points: list[list[Any]]) -> list[MetricPoint]:
-    """MetricPoints of a metrics message's ``[key, step, value, unix time]`` points. The points of one
-    logged row share their time: each time becomes a datetime once (this runs for every point logged)."""
-    stamps: dict[float, datetime] = {}
-    converted = []
-    for key, step, value, at in points:
-        stamp = stamps.get(at)
-        if stamp is None:
-            stamp = stamps[at] = datetime.fromtimestamp(float(at), UTC)
-        converted.append(MetricPoint(str(key), int(step), float(value), stamp))
-    return converted
 
 
 def job_message(job: RunJob) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from ptw.domain.metrics import MetricPoint
+from ptw.domain.metrics import Series
 from ptw.domain.runs import RunJob
 from ptw.domain.trials import FROM_LOGS, FROM_REPORTS, MAX_LOGGED_KEYS
 
@@ -37,7 +37,7 @@ class ObjectiveWatch:
         self.objective = job.objective if advisor is not None else None
         self.advisor = advisor
         self.interval = interval
-        self.logged: set[str] = set()
+        self.keys: set[str] = set()  # the keys logged, for saying which when the objective is not
         self.seen = False
         self.unnamed_reports = 0
         self._source = FROM_LOGS
@@ -48,16 +48,15 @@ class ObjectiveWatch:
     def active(self) -> bool:
         return self.objective is not None
 
-    async def points(self, points: Iterable[MetricPoint]) -> bool:
+    async def logged(self, series: Iterable[Series]) -> bool:
         """A logged batch; True when the optimizer says prune."""
         if self.objective is None:
             return False
-        objective = self.objective
-        for point in points:
-            if len(self.logged) < MAX_KEYS:
-                self.logged.add(point.key)
-            if point.key == objective and self._source == FROM_LOGS:
-                self._pending[point.step] = point.value
+        for s in series:
+            if len(self.keys) < MAX_KEYS:
+                self.keys.add(s.key)
+            if s.key == self.objective and self._source == FROM_LOGS:
+                self._pending.update(zip(s.steps.tolist(), s.values.tolist(), strict=True))
         return await self._tell(force=False)
 
     async def report(self, metric: str | None, value: float, step: int) -> bool:
@@ -80,7 +79,7 @@ class ObjectiveWatch:
             return
         await self._tell(force=True)
         if final and not self.seen:
-            await self.advisor.objective_missing(self.job, sorted(self.logged))
+            await self.advisor.objective_missing(self.job, sorted(self.keys))
 
     async def _tell(self, force: bool) -> bool:
         if not self._pending or self.advisor is None:

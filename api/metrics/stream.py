@@ -17,5 +17,5 @@ class MetricStream:
         self.metrics, self.actor, self.run_id, self.keys = metrics, actor, run_id, keys
 
     def batches(self, after_seq: int = 0) -> AsyncIterator[Delivery]:
-        """Batches (points filtered by ``keys``) after ``after_seq``; ends once the run is finished."""
+        """Batches (only the series of ``keys``) after ``after_seq``; ends once the run is finished."""
         return self.metrics.follow(self.actor, self.run_id, after_seq, self.keys)

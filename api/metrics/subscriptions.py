@@ -30,5 +30,5 @@ class MetricSubscriptions:
         stream = MetricStream(services.metrics, info.context.actor, run, keys)
         after_seq = decode_int_cursor(after, SEQ_CURSOR) if after else 0
         with info.context.telemetry.subscription("runMetrics"):
-            async for batch, points in stream.batches(after_seq):
-                yield MetricBatch.from_domain(batch, points)
+            async for batch in stream.batches(after_seq):
+                yield MetricBatch.from_domain(batch)

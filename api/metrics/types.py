@@ -43,10 +43,10 @@ class MetricBatch:
     cursor: str
 
     @classmethod
-    def from_domain(cls, batch: metrics.MetricBatch, points: list[metrics.MetricPoint]) -> MetricBatch:
+    def from_domain(cls, batch: metrics.MetricBatch) -> MetricBatch:
         return cls(
             run_id=strawberry.ID(encode_id("Run", batch.run_id)),
-            points=[MetricPoint.from_domain(p) for p in points],
+            points=[MetricPoint.from_domain(p) for p in batch.points()],
             cursor=encode_cursor(SEQ_CURSOR, batch.seq),
         )
 

@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeAlias
 
 from ptw.domain.events import MetricsRecorded, RunChanged, run_topic
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, merged
 from ptw.domain.ports import EventBus, LogRead, MetricLog, Subscription, UnitOfWorkFactory
 
-Delivery = tuple[MetricBatch, list[MetricPoint]]
+# A batch with only the wanted series; its seq is the subscriber's cursor.
+Delivery: TypeAlias = MetricBatch
 # Stored batches of the run: (after_seq, keys, before_seq) -> batches in seq order.
 StoredAfter = Callable[[int, Sequence[str] | None, int | None], Awaitable[list[MetricBatch]]]
 
@@ -51,7 +53,7 @@ class MetricFollow:
         self.last_seq = 0
 
     async def batches(self, after_seq: int = 0) -> AsyncIterator[Delivery]:
-        """Batches (with their points filtered by ``keys``) of a higher seq than the last one yielded.
+        """Batches (with only the series of ``keys``) of a higher seq than the last one yielded.
 
         Ends once the run is finished and everything it logged was yielded; otherwise runs until the
         caller stops it. Access to the run is the caller's to check, before this starts."""
@@ -116,9 +118,9 @@ class MetricFollow:
                 )
                 # One delivery per read: a subscriber that fell behind catches up in one message
                 # instead of one per batch, so a busy replica sheds work instead of falling further back.
-                merged = _merged([d async for d in self._take(read)])
-                if merged is not None:
-                    yield merged
+                taken = [d async for d in self._take(read)]
+                if taken:
+                    yield merged(taken)
                 if ending and not read.batches:
                     # A stream retired after the run was stored leaves no trim mark: storage has it all.
                     async for delivery in self._replay():
@@ -160,18 +162,8 @@ class MetricFollow:
         if batch.seq <= self.last_seq:
             return None
         self.last_seq = batch.seq
-        points = [p for p in batch.points if self.keys is None or p.key in self.keys]
-        return (batch, points) if points else None
-
-
-def _merged(deliveries: list[Delivery]) -> Delivery | None:
-    """Consecutive deliveries as one: the last batch's seq (the cursor) with every point, in order."""
-    if len(deliveries) <= 1:
-        return deliveries[0] if deliveries else None
-    last = deliveries[-1][0]
-    points = [p for _, wanted in deliveries for p in wanted]
-    every = tuple(p for batch, _ in deliveries for p in batch.points)
-    return MetricBatch(run_id=last.run_id, seq=last.seq, points=every), points
+        wanted = batch.only(self.keys)
+        return wanted if wanted.series else None
 
 
 async def _watch_for_end(live: Subscription, finished: asyncio.Event) -> None:

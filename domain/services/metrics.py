@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ptw.domain.errors import NotFound
 from ptw.domain.events import MetricsRecorded, run_topic
-from ptw.domain.metrics import MetricBatch, MetricPoint, check_points, downsample
+from ptw.domain.metrics import MetricBatch, MetricPoint, Series, checked, downsample, series_of_points
 from ptw.domain.ports import EventBus, MetricLog, UnitOfWorkFactory
 from ptw.domain.runs import Run
 from ptw.domain.services.metric_follow import Delivery, MetricFollow
@@ -15,7 +15,7 @@ from ptw.domain.tenancy import Actor, Role
 
 
 @dataclass(frozen=True)
-class Series:
+class SeriesRead:
     key: str
     total: int
     points: list[MetricPoint]
@@ -31,24 +31,24 @@ class MetricService:
     bus: EventBus
     log: MetricLog | None = None
 
-    async def record(self, run_id: str, points: Sequence[MetricPoint]) -> MetricBatch | None:
-        """Store points of a run as one batch, then publish it. Executors call this; so does logMetrics."""
-        checked = check_points(points)
-        if not checked:
+    async def record(self, run_id: str, series: Sequence[Series]) -> MetricBatch | None:
+        """Store series of a run as one batch, then publish it. Executors call this; so does logMetrics.
+        The batch stays columns all the way: validated vectorised, never expanded into points."""
+        valid = checked(series)
+        if not valid:
             return None
         if self.log is not None:
             # The hot path of production: one append, no database; the ingester stores it and the run's
             # followers read it from the log (so it is not published on the bus as well).
-            seq = await self.log.append(run_id, checked)
-            return MetricBatch(run_id=run_id, seq=seq, points=tuple(checked))
+            seq = await self.log.append(run_id, valid)
+            return MetricBatch(run_id=run_id, seq=seq, series=valid)
         async with self.uow() as uow:
             run = await uow.runs.get(run_id)
             if run is None:
                 raise NotFound.of("Run", run_id)
-            known = set(run.metric_keys)
-            new_keys = sorted({p.key for p in checked} - known)
+            new_keys = sorted({s.key for s in valid}.difference(run.metric_keys))
             seq = await uow.runs.next_metric_seq(run_id, new_keys)
-            batch = MetricBatch(run_id=run_id, seq=seq, points=tuple(checked))
+            batch = MetricBatch(run_id=run_id, seq=seq, series=valid)
             await uow.metrics.add_batch(batch)
             await uow.commit()
         await self.bus.publish([run_topic(run_id)], MetricsRecorded(run.project_id, batch))
@@ -68,7 +68,7 @@ class MetricService:
             stored = [b for b in batches if b.run_id in runs]
             keys: dict[str, set[str]] = {}
             for b in stored:
-                keys.setdefault(b.run_id, set()).update(p.key for p in b.points)
+                keys.setdefault(b.run_id, set()).update(b.keys)
             for run_id in sorted(keys):  # one order of row locks for every ingester: no deadlock
                 new_keys = keys[run_id].difference(runs[run_id].metric_keys)
                 if new_keys:
@@ -102,23 +102,25 @@ class MetricService:
     async def log_metrics(self, actor: Actor, run_id: str, points: Sequence[MetricPoint]) -> int:
         """Points logged from outside our executors (training code of the user's own)."""
         await self._visible(actor, run_id, Role.MEMBER)
-        batch = await self.record(run_id, points)
-        return len(batch.points) if batch else 0
+        batch = await self.record(run_id, series_of_points(points))
+        return len(batch) if batch else 0
 
     async def series(
         self, actor: Actor, run_id: str, key: str, max_points: int = 500, after_step: int | None = None
-    ) -> Series:
+    ) -> SeriesRead:
         await self._visible(actor, run_id)
         return await self.series_of(run_id, key, max_points, after_step)
 
     async def series_of(
         self, run_id: str, key: str, max_points: int = 500, after_step: int | None = None
-    ) -> Series:
+    ) -> SeriesRead:
         """Every point after ``after_step`` when they fit in ``max_points``, else a downsampled series."""
         async with self.uow() as uow:
             points = await uow.metrics.series(run_id, key, after_step)
         kept = downsample(points, max_points)
-        return Series(key=key, total=len(points), points=kept, last_step=points[-1].step if points else None)
+        return SeriesRead(
+            key=key, total=len(points), points=kept, last_step=points[-1].step if points else None
+        )
 
     async def latest(self, run_ids: Sequence[str]) -> dict[str, list[MetricPoint]]:
         async with self.uow() as uow:

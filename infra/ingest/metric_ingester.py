@@ -161,7 +161,7 @@ class MetricIngester:
                 pipe.xack(self.log.stream(run_id), GROUP, *ids)
             await pipe.execute()
         await self._trim(list(by_run), lag_ms=self.trim_lag_ms)
-        stored = sum(len(b.points) for b in batches)
+        stored = sum(len(b) for b in batches)
         self.stored_points += stored
         if batches:
             self._entry_points = (self._entry_points + stored / len(batches)) / 2

@@ -19,7 +19,7 @@ from ptw.domain.events import (
     RunChanged,
     RunLogged,
 )
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, Series
 from ptw.domain.optimizations import (
     Direction,
     Optimization,
@@ -49,7 +49,15 @@ def encode_event(event: Event) -> bytes:
             "project_id": event.project_id,
             "run_id": batch.run_id,
             "seq": batch.seq,
-            "points": [[p.key, p.step, p.value, p.timestamp.isoformat()] for p in batch.points],
+            "series": [
+                {
+                    "key": s.key,
+                    "steps": s.steps.tolist(),
+                    "values": s.values.tolist(),
+                    "at": s.timestamps.tolist(),
+                }
+                for s in batch.series
+            ],
         }
     elif isinstance(event, RunLogged):
         body = {
@@ -82,11 +90,8 @@ def decode_event(data: bytes | str) -> Event:
     if kind == "RunChanged":
         return RunChanged(_run_from_json(body["run"]))
     if kind == "MetricsRecorded":
-        points = tuple(
-            MetricPoint(key, step, value, datetime.fromisoformat(ts))
-            for key, step, value, ts in body["points"]
-        )
-        return MetricsRecorded(body["project_id"], MetricBatch(body["run_id"], body["seq"], points))
+        series = tuple(Series.of(s["key"], s["steps"], s["values"], s["at"]) for s in body["series"])
+        return MetricsRecorded(body["project_id"], MetricBatch(body["run_id"], body["seq"], series))
     if kind == "RunLogged":
         return RunLogged(
             run_id=body["run_id"],

@@ -1,7 +1,8 @@
 """The metric log of production mode: one Redis stream per run, of batches appended by the executors.
 
-Followers read it after their cursor (XREAD BLOCK wakes as soon as a batch is added), the ingester moves
-it into PostgreSQL through a consumer group and trims what is stored.
+An entry is the batch's binary columns (``metric_columns``). Followers read it after their cursor (XREAD
+BLOCK wakes as soon as a batch is added), the ingester moves it into PostgreSQL through a consumer group
+and trims what is stored.
 
 A batch's seq is its stream entry ID ``<ms>-<n>`` packed in one integer: ``ms << 20 | n``. It orders
 batches like the stream does, fits PostgreSQL's bigint for millennia (ms < 2**43), and leaves ``n``
@@ -11,26 +12,18 @@ cursor is that integer, as an opaque string.
 
 from __future__ import annotations
 
-import json
-import sys
-from array import array
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, Series
 from ptw.domain.ports import LogRead
 from ptw.infra import redis_keys
+from ptw.infra.live.metric_columns import decode_series, encode_series
 
 SEQ_BITS = 20
 _N_MASK = (1 << SEQ_BITS) - 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-POINTS_FIELD = b"p"  # earlier releases: the points as JSON
-KEYS_FIELD, KEY_FIELD, STEP_FIELD, VALUE_FIELD, TIME_FIELD = b"keys", b"k", b"s", b"v", b"t"
-_BIG_ENDIAN = sys.byteorder == "big"  # streams are shared by machines: columns are little-endian
 
 # The trim mark only grows, and moves with the trim in one step: a reader that finds a batch missing
 # below the mark knows it was stored (the ingester trims only what is stored). IDs are compared as
@@ -73,74 +66,8 @@ def entry_id(seq: int) -> str:
     return f"{seq >> SEQ_BITS}-{seq & _N_MASK}"
 
 
-def encode_points(points: Sequence[MetricPoint]) -> dict[bytes, bytes]:
-    """A batch's stream fields: its keys as a JSON list, and one packed little-endian column each for
-    the points' key (an index into that list), step, value and time (microseconds since the epoch).
-
-    Packing is C work (``array``) and exact, where JSON cost microseconds a point to write and to read
-    back; the ingester decodes every point stored, and the supervisor encodes every point logged."""
-    index: dict[str, int] = {}
-    micros: dict[datetime, int] = {}
-    key_ids, us = array("I"), array("q")
-    for p in points:
-        key_id = index.get(p.key)
-        if key_id is None:
-            key_id = index[p.key] = len(index)
-        key_ids.append(key_id)
-        at = micros.get(p.timestamp)  # the points of one logged row share their time
-        if at is None:
-            at = micros[p.timestamp] = (p.timestamp - _EPOCH) // _MICROSECOND
-        us.append(at)
-    return {
-        KEYS_FIELD: json.dumps(list(index), separators=(",", ":")).encode(),
-        KEY_FIELD: _pack(key_ids),
-        STEP_FIELD: _pack(array("q", [p.step for p in points])),
-        VALUE_FIELD: _pack(array("d", [p.value for p in points])),
-        TIME_FIELD: _pack(us),
-    }
-
-
 def decode_batch(run_id: str, entry: bytes | str, fields: dict[Any, Any]) -> MetricBatch:
-    fields = {k if isinstance(k, bytes) else k.encode(): v for k, v in fields.items()}
-    if KEYS_FIELD not in fields:
-        return MetricBatch(run_id=run_id, seq=seq_of(entry), points=_decode_json(fields[POINTS_FIELD]))
-    keys = json.loads(fields[KEYS_FIELD])
-    key_ids, steps = _unpack("I", fields[KEY_FIELD]), _unpack("q", fields[STEP_FIELD])
-    values, us = _unpack("d", fields[VALUE_FIELD]), _unpack("q", fields[TIME_FIELD])
-    if not len(key_ids) == len(steps) == len(values) == len(us):
-        raise ValueError(f"stream entry {entry!r}: columns of different lengths")
-    stamps: dict[int, datetime] = {}
-    points = []
-    for key_id, step, value, at in zip(key_ids, steps, values, us, strict=True):
-        stamp = stamps.get(at)
-        if stamp is None:
-            # us / 1e6 is exact to the microsecond until the year 2255 (the double's error stays under
-            # 0.5 us), and fromtimestamp is twice as fast as adding a timedelta.
-            stamp = stamps[at] = datetime.fromtimestamp(at / 1e6, UTC)
-        points.append(MetricPoint(keys[key_id], step, value, stamp))
-    return MetricBatch(run_id=run_id, seq=seq_of(entry), points=tuple(points))
-
-
-def _decode_json(data: bytes | str) -> tuple[MetricPoint, ...]:
-    """The JSON ``[[key, step, value, us], ...]`` of earlier releases, still in streams during an upgrade."""
-    return tuple(
-        MetricPoint(key, step, value, datetime.fromtimestamp(us / 1e6, UTC))
-        for key, step, value, us in json.loads(data)
-    )
-
-
-def _pack(column: array[Any]) -> bytes:
-    if _BIG_ENDIAN:
-        column.byteswap()
-    return column.tobytes()
-
-
-def _unpack(typecode: str, data: bytes) -> list[Any]:
-    column = array(typecode)
-    column.frombytes(data)
-    if _BIG_ENDIAN:
-        column.byteswap()
-    return column.tolist()
+    return MetricBatch(run_id=run_id, seq=seq_of(entry), series=decode_series(fields))
 
 
 class RedisMetricLog:
@@ -159,8 +86,8 @@ class RedisMetricLog:
     def active_set(self) -> str:
         return redis_keys.metric_streams_active(self.prefix)
 
-    async def append(self, run_id: str, points: Sequence[MetricPoint]) -> int:
-        data = encode_points(points)
+    async def append(self, run_id: str, series: Sequence[Series]) -> int:
+        data = encode_series(series)
         async with self.redis.pipeline(transaction=False) as pipe:
             # XADD first: a run in the active set always has its stream (until it is retired).
             pipe.xadd(self.stream(run_id), data)  # type: ignore[arg-type]  # (dict is invariant)

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, Series
 from ptw.domain.ports import LogRead, MetricLog
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ class SharedLogReader:
         self.source = source
         self._tails: dict[str, _Tail] = {}
 
-    async def append(self, run_id: str, points: Sequence[MetricPoint]) -> int:
-        return await self.source.append(run_id, points)
+    async def append(self, run_id: str, series: Sequence[Series]) -> int:
+        return await self.source.append(run_id, series)
 
     async def trim(self, run_id: str, upto_seq: int) -> None:
         await self.source.trim(run_id, upto_seq)

@@ -272,7 +272,7 @@ async def test_metric_keys_stored_by_the_ingester_after_a_run_finished_are_read_
     await wired.settle()
     await wired.runs.get_many(actor, [run.id])
     assert (await wired.statements(wired.runs.get_many(actor, [run.id])))[1] == 0  # cached
-    late = MetricBatch(run.id, 7, (MetricPoint("val/acc", 3, 0.8, run.created_at),))
+    late = MetricBatch.of_points(run.id, 7, (MetricPoint("val/acc", 3, 0.8, run.created_at),))
     assert await wired.metrics.ingest([late]) == set()
     assert (await wired.runs.get_run(actor, run.id)).metric_keys == ["val/acc"]
     assert await wired.metrics.finished([run.id]) == {run.id}

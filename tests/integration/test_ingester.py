@@ -22,7 +22,7 @@ from redis.exceptions import ResponseError
 from sqlalchemy import text
 
 from ptw.domain.events import RunChanged, run_topic
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, MetricPoint, Series, series_of_points
 from ptw.domain.runs import Run, RunStatus
 from ptw.domain.services import MetricService
 from ptw.domain.services.metric_follow import Delivery, MetricFollow
@@ -109,8 +109,9 @@ async def world() -> AsyncIterator[World]:
             await redis.aclose()
 
 
-def batch_points(first_step: int, n: int, keys: int = 5, value: float = 1.0) -> list[MetricPoint]:
-    return [MetricPoint(f"k{s % keys}", s, value + s / 1000, AT) for s in range(first_step, first_step + n)]
+def batch_points(first_step: int, n: int, keys: int = 5, value: float = 1.0) -> tuple[Series, ...]:
+    steps = range(first_step, first_step + n)
+    return series_of_points(MetricPoint(f"k{s % keys}", s, value + s / 1000, AT) for s in steps)
 
 
 async def until(condition: Any, within: float = 15.0) -> None:
@@ -152,7 +153,7 @@ async def test_a_repeated_point_keeps_the_value_of_the_newest_batch(world: World
     assert series.total == 4500
     assert {p.step: p.value for p in series.points}[1600] == 2.0 + 1.6
     # A batch reaching storage late (another ingester's, a retry) does not overwrite a newer point.
-    late = MetricBatch(world.run.id, older + 1, tuple(batch_points(0, 3000, keys=1, value=3.0)))
+    late = MetricBatch(world.run.id, older + 1, batch_points(0, 3000, keys=1, value=3.0))
     assert newer > late.seq
     await world.metrics.ingest([late])
     values = {p.step: p.value for p in (await world.metrics.series_of(world.run.id, "k0", 10_000)).points}
@@ -235,8 +236,8 @@ async def test_a_follower_started_mid_run_gets_every_point_once_across_a_reconne
 
     async def follow(after: int, stop_after: int | None) -> int:
         async with aclosing(follower_side.follow(actor, world.run.id, after)) as deliveries:
-            async for batch, pts in deliveries:
-                received.append((batch.seq, pts))
+            async for batch in deliveries:
+                received.append((batch.seq, list(batch.points())))
                 if stop_after is not None and len(received) >= stop_after:
                     break
         return received[-1][0]

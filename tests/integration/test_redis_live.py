@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ptw.domain.events import Event, MetricsRecorded, RunChanged, RunLogged, project_topic, run_topic
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, MetricPoint, Series, series_of_points
 from ptw.domain.ports import Subscription
 from ptw.domain.runs import Run, RunStatus
 from ptw.infra import redis_keys
@@ -94,7 +94,8 @@ EVENTS: list[Event] = [
     ),
     RunChanged(a_run()),
     MetricsRecorded(
-        "p-1", MetricBatch("run-1", 3, (MetricPoint("loss", 1, 0.5, AT), MetricPoint("a", 2, -1e300, AT)))
+        "p-1",
+        MetricBatch.of_points("run-1", 3, (MetricPoint("loss", 1, 0.5, AT), MetricPoint("a", 2, -1e300, AT))),
     ),
     RunLogged("run-1", "p-1", "epoch 1 done\n", "stdout", AT),
 ]
@@ -183,8 +184,8 @@ async def test_the_bus_reconnects_and_resubscribes_when_its_connection_drops(
         ]
 
 
-def points(n: int, step0: int = 0) -> list[MetricPoint]:
-    return [MetricPoint(f"k{i % 3}", step0 + i, i / 7, AT) for i in range(n)]
+def points(n: int, step0: int = 0) -> tuple[Series, ...]:
+    return series_of_points(MetricPoint(f"k{i % 3}", step0 + i, i / 7, AT) for i in range(n))
 
 
 def test_a_seq_is_its_stream_entry_id() -> None:
@@ -199,7 +200,7 @@ async def test_the_log_gives_back_batches_after_a_cursor_in_order(metric_log: Re
     assert seqs == sorted(seqs) and len(set(seqs)) == 6
     read = await metric_log.read_after("run-1", 0)
     assert [b.seq for b in read.batches] == seqs and read.trimmed_below == 0
-    assert read.batches[2] == MetricBatch("run-1", seqs[2], tuple(points(5, 10)))
+    assert read.batches[2] == MetricBatch("run-1", seqs[2], points(5, 10))
     later = await metric_log.read_after("run-1", seqs[3], count=1)
     assert [b.seq for b in later.batches] == [seqs[4]]
     assert (await metric_log.read_after("run-1", seqs[-1])).batches == []
@@ -253,8 +254,8 @@ async def test_a_shared_reader_gives_every_follower_each_batch_once_from_one_tai
 
     metric_log.read_after = counted  # type: ignore[method-assign]
     shared = SharedLogReader(metric_log)
-    point = MetricPoint("loss", 0, 1.0, AT)
-    seqs = [await metric_log.append("run-s", [point]) for _ in range(3)]
+    point = series_of_points([MetricPoint("loss", 0, 1.0, AT)])
+    seqs = [await metric_log.append("run-s", point) for _ in range(3)]
 
     async def follow(after: int, until: int) -> list[int]:
         got: list[int] = []
@@ -266,7 +267,7 @@ async def test_a_shared_reader_gives_every_follower_each_batch_once_from_one_tai
 
     followers = [asyncio.create_task(follow(0, seqs[-1] + 10**9)) for _ in range(20)]
     await asyncio.sleep(0.2)
-    seqs += [await metric_log.append("run-s", [point]) for _ in range(5)]
+    seqs += [await metric_log.append("run-s", point) for _ in range(5)]
     for f in followers:
         f.cancel()
     done = [asyncio.create_task(follow(0, seqs[-1])) for _ in range(20)]

@@ -351,7 +351,9 @@ async def test_concurrent_writers_get_distinct_seqs(uow_factory: SqlUnitOfWork.F
     async def record(i: int) -> int:
         async with uow_factory() as uow:
             seq = await uow.runs.next_metric_seq(run.id, [f"k{i % 3}"])
-            await uow.metrics.add_batch(MetricBatch(run.id, seq, (point(f"k{i % 3}", i, float(i)),)))
+            await uow.metrics.add_batch(
+                MetricBatch.of_points(run.id, seq, (point(f"k{i % 3}", i, float(i)),))
+            )
             await uow.commit()
             return seq
 
@@ -367,15 +369,19 @@ async def test_metric_upsert_keeps_one_point_with_the_newest(uow_factory: SqlUni
     run = a_run(project, workflow)
     await add_runs(uow_factory, run)
     async with uow_factory() as uow:
-        await uow.metrics.add_batch(MetricBatch(run.id, 1, (point("loss", 0, 1.0), point("loss", 1, 2.0))))
-        await uow.metrics.add_batch(MetricBatch(run.id, 2, (point("loss", 1, 5.0), point("loss", 1, 6.0))))
-        await uow.metrics.add_batch(MetricBatch(run.id, 3, ()))
+        await uow.metrics.add_batch(
+            MetricBatch.of_points(run.id, 1, (point("loss", 0, 1.0), point("loss", 1, 2.0)))
+        )
+        await uow.metrics.add_batch(
+            MetricBatch.of_points(run.id, 2, (point("loss", 1, 5.0), point("loss", 1, 6.0)))
+        )
+        await uow.metrics.add_batch(MetricBatch.of_points(run.id, 3, ()))
         await uow.commit()
     async with uow_factory() as uow:
         assert await uow.metrics.series(run.id, "loss") == [point("loss", 0, 1.0), point("loss", 1, 6.0)]
         assert await uow.metrics.count(run.id, "loss") == 2
         batches = await uow.metrics.batches_after(run.id, 0)
-    assert [(b.seq, [p.step for p in b.points]) for b in batches] == [(1, [0]), (2, [1])]
+    assert [(b.seq, [p.step for p in b.points()]) for b in batches] == [(1, [0]), (2, [1])]
 
 
 async def test_series_and_count_after_a_step(uow_factory: SqlUnitOfWork.Factory) -> None:
@@ -384,7 +390,7 @@ async def test_series_and_count_after_a_step(uow_factory: SqlUnitOfWork.Factory)
     await add_runs(uow_factory, run)
     async with uow_factory() as uow:
         pts = (*(point("loss", s, s / 10) for s in range(10)), point("acc", 3, 0.9))
-        await uow.metrics.add_batch(MetricBatch(run.id, 1, pts))
+        await uow.metrics.add_batch(MetricBatch.of_points(run.id, 1, pts))
         await uow.commit()
     async with uow_factory() as uow:
         assert [p.step for p in await uow.metrics.series(run.id, "loss", after_step=6)] == [7, 8, 9]
@@ -402,19 +408,21 @@ async def test_large_batches_upsert_and_roll_back(uow_factory: SqlUnitOfWork.Fac
     await add_runs(uow_factory, run)
     n = COPY_THRESHOLD + 500
     async with uow_factory() as uow:
-        await uow.metrics.add_batch(MetricBatch(run.id, 1, tuple(point("loss", s, 1.0) for s in range(n))))
+        await uow.metrics.add_batch(
+            MetricBatch.of_points(run.id, 1, tuple(point("loss", s, 1.0) for s in range(n)))
+        )
         overlap = tuple(point("loss", s, 2.0) for s in range(n - 100, 2 * n))
-        await uow.metrics.add_batch(MetricBatch(run.id, 2, overlap))
+        await uow.metrics.add_batch(MetricBatch.of_points(run.id, 2, overlap))
         await uow.commit()
     async with uow_factory() as uow:
         dropped = tuple(point("loss", s, 3.0) for s in range(3 * n))
-        await uow.metrics.add_batch(MetricBatch(run.id, 3, dropped))
+        await uow.metrics.add_batch(MetricBatch.of_points(run.id, 3, dropped))
     async with uow_factory() as uow:
         assert await uow.metrics.count(run.id, "loss") == 2 * n
         series = await uow.metrics.series(run.id, "loss")
         batches = await uow.metrics.batches_after(run.id, 1)
     assert [p.value for p in series] == [1.0] * (n - 100) + [2.0] * (n + 100)
-    assert [(b.seq, len(b.points)) for b in batches] == [(2, n + 100)]
+    assert [(b.seq, len(b)) for b in batches] == [(2, n + 100)]
 
 
 async def test_latest_is_one_statement_for_many_runs(database: Database) -> None:
@@ -427,7 +435,7 @@ async def test_latest_is_one_statement_for_many_runs(database: Database) -> None
         for i, run in enumerate(runs):
             await uow.runs.next_metric_seq(run.id, ["acc", "loss", "unseen"])  # a key with no point yet
             pts = [point("loss", s, 10.0 * i + s) for s in (5, 1, 3)] + [point("acc", 2, 0.5 + i)]
-            await uow.metrics.add_batch(MetricBatch(run.id, 1, tuple(pts)))
+            await uow.metrics.add_batch(MetricBatch.of_points(run.id, 1, tuple(pts)))
         await uow.commit()
     ids = [r.id for r in runs] + [silent.id, new_id()]
     async with uow_factory() as uow:
@@ -445,22 +453,26 @@ async def test_batches_after_groups_by_seq_and_filters_keys(uow_factory: SqlUnit
     run, other = a_run(project, workflow), a_run(project, workflow, 1)
     await add_runs(uow_factory, run, other)
     async with uow_factory() as uow:
-        await uow.metrics.add_batch(MetricBatch(run.id, 1, (point("loss", 0, 1.0), point("acc", 0, 0.1))))
-        await uow.metrics.add_batch(MetricBatch(run.id, 2, (point("loss", 1, 0.9), point("acc", 1, 0.2))))
-        await uow.metrics.add_batch(MetricBatch(run.id, 3, (point("acc", 2, 0.3),)))
-        await uow.metrics.add_batch(MetricBatch(other.id, 4, (point("loss", 0, 7.0),)))
+        await uow.metrics.add_batch(
+            MetricBatch.of_points(run.id, 1, (point("loss", 0, 1.0), point("acc", 0, 0.1)))
+        )
+        await uow.metrics.add_batch(
+            MetricBatch.of_points(run.id, 2, (point("loss", 1, 0.9), point("acc", 1, 0.2)))
+        )
+        await uow.metrics.add_batch(MetricBatch.of_points(run.id, 3, (point("acc", 2, 0.3),)))
+        await uow.metrics.add_batch(MetricBatch.of_points(other.id, 4, (point("loss", 0, 7.0),)))
         await uow.commit()
     async with uow_factory() as uow:
         everything = await uow.metrics.batches_after(run.id, 0)
         after_one = await uow.metrics.batches_after(run.id, 1)
         losses = await uow.metrics.batches_after(run.id, 0, ["loss"])
         assert await uow.metrics.batches_after(run.id, 3) == []
-    assert everything[0] == MetricBatch(run.id, 1, (point("acc", 0, 0.1), point("loss", 0, 1.0)))
+    assert everything[0] == MetricBatch.of_points(run.id, 1, (point("acc", 0, 0.1), point("loss", 0, 1.0)))
     assert [b.seq for b in everything] == [1, 2, 3]
-    assert [(b.seq, len(b.points)) for b in after_one] == [(2, 2), (3, 1)]
+    assert [(b.seq, len(b)) for b in after_one] == [(2, 2), (3, 1)]
     assert losses == [
-        MetricBatch(run.id, 1, (point("loss", 0, 1.0),)),
-        MetricBatch(run.id, 2, (point("loss", 1, 0.9),)),
+        MetricBatch.of_points(run.id, 1, (point("loss", 0, 1.0),)),
+        MetricBatch.of_points(run.id, 2, (point("loss", 1, 0.9),)),
     ]
 
 

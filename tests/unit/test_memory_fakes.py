@@ -100,8 +100,8 @@ async def test_unique_constraints_and_metric_upsert() -> None:
         assert await uow.runs.next_metric_seq("r1", ["loss", "acc"]) == 1
         assert await uow.runs.next_metric_seq("r1", ["loss"]) == 2
         assert (await uow.runs.get("r1")).metric_keys == ["loss", "acc"]  # type: ignore[union-attr]
-        await uow.metrics.add_batch(MetricBatch("r1", 1, (MetricPoint("loss", 0, 1.0, T0),)))
-        await uow.metrics.add_batch(MetricBatch("r1", 2, (MetricPoint("loss", 0, 2.0, T0),)))
+        await uow.metrics.add_batch(MetricBatch.of_points("r1", 1, (MetricPoint("loss", 0, 1.0, T0),)))
+        await uow.metrics.add_batch(MetricBatch.of_points("r1", 2, (MetricPoint("loss", 0, 2.0, T0),)))
         assert [p.value for p in await uow.metrics.series("r1", "loss")] == [2.0]
         assert [b.seq for b in await uow.metrics.batches_after("r1", 0)] == [2]
 

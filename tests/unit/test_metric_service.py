@@ -9,7 +9,7 @@ import pytest
 
 from ptw.domain.errors import BadInput, Forbidden, NotFound
 from ptw.domain.events import MetricsRecorded, run_topic
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, MetricPoint, Series, series_of_points
 from ptw.domain.runs import Run
 from ptw.domain.tenancy import Actor, Role
 from tests.fixtures.memory import MemoryWorld
@@ -17,11 +17,19 @@ from tests.fixtures.memory import MemoryWorld
 AT = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def points(key: str, steps: range | list[int], value: float = 1.0) -> list[MetricPoint]:
+def raw(key: str, steps: range | list[int], value: float = 1.0) -> list[MetricPoint]:
     return [MetricPoint(key, s, value + s, AT) for s in steps]
 
 
-async def record(world: MemoryWorld, run_id: str, batch: list[MetricPoint]) -> MetricBatch:
+def points(key: str, steps: range | list[int], value: float = 1.0) -> list[Series]:
+    return list(series_of_points(raw(key, steps, value)))
+
+
+def one(key: str, step: int, value: float) -> list[Series]:
+    return [Series.of(key, [step], [value], [AT.timestamp()])]
+
+
+async def record(world: MemoryWorld, run_id: str, batch: list[Series]) -> MetricBatch:
     recorded = await world.metrics.record(run_id, batch)
     assert recorded is not None
     return recorded
@@ -72,7 +80,7 @@ async def test_record_of_nothing_stores_and_publishes_nothing(world: MemoryWorld
 
 async def test_record_refuses_bad_points_and_unknown_runs(world: MemoryWorld, run: Run) -> None:
     with pytest.raises(BadInput):
-        await world.metrics.record(run.id, [*points("loss", [0]), MetricPoint("loss", 1, math.nan, AT)])
+        await world.metrics.record(run.id, [*points("loss", [0]), *one("loss", 1, math.nan)])
     assert world.db.state.metrics == {} and world.stored_run(run.id).metric_seq == 0
     with pytest.raises(NotFound):
         await world.metrics.record("no-such-run", points("loss", [0]))
@@ -82,23 +90,23 @@ async def test_a_repeated_step_takes_the_new_value_and_seq(
     world: MemoryWorld, member: Actor, run: Run
 ) -> None:
     await world.metrics.record(run.id, points("loss", [0, 1], value=10.0))
-    await world.metrics.record(run.id, [MetricPoint("loss", 1, 0.5, AT)])
+    await world.metrics.record(run.id, one("loss", 1, 0.5))
     series = await world.metrics.series(member, run.id, "loss")
     assert [(p.step, p.value) for p in series.points] == [(0, 10.0), (1, 0.5)]
     replayed = await world.metrics.replay(member, run.id, after_seq=1)
-    assert [(b.seq, [p.step for p in b.points]) for b in replayed] == [(2, [1])]
+    assert [(b.seq, [p.step for p in b.points()]) for b in replayed] == [(2, [1])]
 
 
 async def test_log_metrics_needs_member_and_counts_distinct_points(
     world: MemoryWorld, member: Actor, run: Run
 ) -> None:
-    logged = [*points("loss", [0, 1]), MetricPoint("loss", 1, 7.0, AT)]
+    logged = [*raw("loss", [0, 1]), MetricPoint("loss", 1, 7.0, AT)]
     assert await world.metrics.log_metrics(member, run.id, logged) == 2
     viewer = await world.actor("demo", Role.VIEWER)
     with pytest.raises(Forbidden):
-        await world.metrics.log_metrics(viewer, run.id, points("loss", [2]))
+        await world.metrics.log_metrics(viewer, run.id, raw("loss", [2]))
     with pytest.raises(NotFound):
-        await world.metrics.log_metrics(await world.actor("other"), run.id, points("loss", [2]))
+        await world.metrics.log_metrics(await world.actor("other"), run.id, raw("loss", [2]))
     assert world.stored_run(run.id).metric_seq == 1
 
 
@@ -139,9 +147,9 @@ async def test_replay_returns_batches_after_the_cursor(world: MemoryWorld, membe
         await world.metrics.record(run.id, points("loss", [step]) + points("acc", [step]))
     replayed = await world.metrics.replay(member, run.id, after_seq=2)
     assert [b.seq for b in replayed] == [3, 4]
-    assert [sorted(p.key for p in b.points) for b in replayed] == [["acc", "loss"], ["acc", "loss"]]
+    assert [sorted(p.key for p in b.points()) for b in replayed] == [["acc", "loss"], ["acc", "loss"]]
     only_acc = await world.metrics.replay(member, run.id, after_seq=0, keys=["acc"])
-    assert [[(p.key, p.step) for p in b.points] for b in only_acc] == [[("acc", s)] for s in range(4)]
+    assert [[(p.key, p.step) for p in b.points()] for b in only_acc] == [[("acc", s)] for s in range(4)]
     assert await world.metrics.replay(member, run.id, after_seq=4) == []
     with pytest.raises(NotFound):
         await world.metrics.replay(await world.actor("other"), run.id, after_seq=0)

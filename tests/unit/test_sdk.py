@@ -42,7 +42,17 @@ class Sink(io.RawIOBase):
         return [m for m in found if kind is None or m["kind"] == kind]
 
     def points(self) -> list[list[Any]]:
-        return [p for m in self.messages(protocol.METRICS) for p in m["points"]]
+        """[key, step, value, time] of every point sent, in the order logged (by step, then key)."""
+        return [point for m in self.messages(protocol.METRICS) for point in _rows(m["series"])]
+
+
+def _rows(series: list[Any]) -> list[list[Any]]:
+    points = [
+        [s.key, *p]
+        for s in series
+        for p in zip(s.steps.tolist(), s.values.tolist(), s.timestamps.tolist(), strict=True)
+    ]
+    return sorted(points, key=lambda p: p[1])  # stable: keys stay in their order within a step
 
 
 @pytest.fixture
@@ -105,7 +115,7 @@ def test_a_full_buffer_is_sent_without_waiting_for_the_interval(make_ctx, sink: 
     for step in range(25):
         ctx.log({"x": step}, step=step)
     eventually(lambda: len(sink.points()) >= 20)
-    assert all(len(m["points"]) <= 10 for m in sink.messages(protocol.METRICS))
+    assert all(len(_rows(m["series"])) <= 10 for m in sink.messages(protocol.METRICS))
     ctx.close()
     assert [s for _, s, _, _ in sink.points()] == list(range(25))
 
@@ -280,7 +290,7 @@ def test_importing_the_sdk_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
-def test_metrics_travel_in_packed_segments_and_decode_to_points() -> None:
+def test_metrics_travel_in_packed_segments_and_decode_to_series() -> None:
     rows: list[protocol.Row] = [
         (("loss", "acc"), 1, 10.0, [0.5, 0.25]),
         (("loss", "acc"), 2, 11.0, [0.4, 0.5]),
@@ -289,7 +299,7 @@ def test_metrics_travel_in_packed_segments_and_decode_to_points() -> None:
     message = protocol.metrics_message(rows)
     assert len(message["segments"]) == 2  # consecutive rows with the same keys share a segment
     decoded = protocol.decode(protocol.encode(message))
-    assert decoded["points"] == [
+    assert _rows(decoded["series"]) == [
         ["loss", 1, 0.5, 10.0], ["acc", 1, 0.25, 10.0],
         ["loss", 2, 0.4, 11.0], ["acc", 2, 0.5, 11.0],
         ["loss", 3, 0.3, 12.0],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ptw.domain.metrics import MetricPoint
+from ptw.domain.metrics import MetricPoint, Series, series_of_points
 from ptw.domain.runs import RunJob
 from ptw.domain.trials import MAX_INTERMEDIATE, thinned
 from ptw.executors.trial_objective import FROM_LOGS, FROM_REPORTS, ObjectiveWatch
@@ -32,17 +32,17 @@ def job(objective: str | None) -> RunJob:
     return RunJob("r", "p", 1, "m:f", {}, "cpu", None, objective=objective)
 
 
-def points(step: int, **values: float) -> list[MetricPoint]:
-    return [MetricPoint(key, step, value, AT) for key, value in values.items()]
+def points(step: int, **values: float) -> tuple[Series, ...]:
+    return series_of_points(MetricPoint(key, step, value, AT) for key, value in values.items())
 
 
 async def test_logged_points_of_the_objective_are_told_and_others_are_not() -> None:
     advisor = Advisor(prune_at=3)
     watch = ObjectiveWatch(job("loss"), advisor, interval=0)
-    assert not await watch.points(points(0, loss=4.0, accuracy=0.1))
+    assert not await watch.logged(points(0, loss=4.0, accuracy=0.1))
     assert not await watch.report(None, 99.0, 0)  # names no metric: not the objective
     assert not await watch.report("decoy", 98.0, 0)
-    assert await watch.points(points(3, loss=1.0, accuracy=0.9))
+    assert await watch.logged(points(3, loss=1.0, accuracy=0.9))
     await watch.close(final=True)
     assert advisor.told == [({0: 4.0}, FROM_LOGS), ({3: 1.0}, FROM_LOGS)]
     assert advisor.missing == [] and watch.unnamed_reports == 1
@@ -51,10 +51,10 @@ async def test_logged_points_of_the_objective_are_told_and_others_are_not() -> N
 async def test_reports_naming_the_objective_win_over_its_logged_points() -> None:
     advisor = Advisor()
     watch = ObjectiveWatch(job("val_loss"), advisor, interval=60)
-    await watch.points(points(0, val_loss=2.0))  # told: the first values go at once
-    await watch.points(points(100, val_loss=1.5))  # held back by the interval...
+    await watch.logged(points(0, val_loss=2.0))  # told: the first values go at once
+    await watch.logged(points(100, val_loss=1.5))  # held back by the interval...
     await watch.report("val_loss", 1.4, 1)  # ...and dropped: reports count epochs, not steps
-    await watch.points(points(200, val_loss=1.0))
+    await watch.logged(points(200, val_loss=1.0))
     await watch.close(final=True)
     assert advisor.told == [({0: 2.0}, FROM_LOGS), ({1: 1.4}, FROM_REPORTS)]
 
@@ -62,7 +62,7 @@ async def test_reports_naming_the_objective_win_over_its_logged_points() -> None
 async def test_an_attempt_that_never_logs_its_objective_says_what_it_logged() -> None:
     advisor = Advisor()
     watch = ObjectiveWatch(job("val_acc"), advisor)
-    await watch.points(points(0, loss=1.0, accuracy=0.5))
+    await watch.logged(points(0, loss=1.0, accuracy=0.5))
     await watch.close(final=False)  # retried elsewhere: not yet a verdict
     assert advisor.missing == []
     await watch.close(final=True)
@@ -73,7 +73,7 @@ async def test_a_run_that_is_no_trial_tells_nothing() -> None:
     advisor = Advisor()
     watch = ObjectiveWatch(job(None), advisor)
     assert not watch.active
-    await watch.points(points(0, loss=1.0))
+    await watch.logged(points(0, loss=1.0))
     await watch.close(final=True)
     assert advisor.told == [] and advisor.missing == []
 

@@ -41,7 +41,7 @@ def _records(batches: Sequence[MetricBatch]) -> list[tuple[Any, ...]]:
     return [
         (b.run_id, p.key, p.step, p.value, p.timestamp, b.seq)
         for b in sorted(batches, key=lambda b: b.seq)
-        for p in b.points
+        for p in b.points()
     ]
 
 
@@ -195,6 +195,6 @@ class SqlMetricRepository(SqlRepository):
         stmt = stmt.order_by(points.c.seq, points.c.key, points.c.step)
         rows = (await self.session.execute(stmt)).all()
         return [
-            MetricBatch(run_id=run_id, seq=seq, points=tuple(_point(r) for r in group))
+            MetricBatch.of_points(run_id, seq, (_point(r) for r in group))
             for seq, group in groupby(rows, key=lambda r: r.seq)
         ]
