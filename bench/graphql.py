@@ -26,7 +26,7 @@ import httpx
 
 from bench.common import REDIS, fresh_postgres, report, summary_ms
 from ptw.api.app import create_app
-from ptw.domain.metrics import MetricPoint
+from ptw.domain.metrics import MetricPoint, series_of_points
 from ptw.domain.services.workflows import WorkflowSpec
 from ptw.domain.tenancy import Role
 from ptw.infra.bootstrap import bootstrap
@@ -46,7 +46,7 @@ async def seed(services, runs: int, keys: int, steps: int) -> str:  # type: igno
     for _ in range(runs):
         run = await services.runs.start_run(actor, workflow.id, params={"lr": 0.1})
         points = [MetricPoint(f"k{k}", s, float(s), now) for s in range(steps) for k in range(keys)]
-        await services.metrics.record(run.id, points)
+        await services.metrics.record(run.id, series_of_points(points))
     return issued.secret
 
 

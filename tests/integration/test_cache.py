@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from ptw.api.app import create_app
 from ptw.domain.errors import NotFound
-from ptw.domain.metrics import MetricBatch, MetricPoint
+from ptw.domain.metrics import MetricBatch, MetricPoint, series_of_points
 from ptw.domain.runs import Run, RunStatus
 from ptw.domain.services import (
     AccessService,
@@ -349,7 +349,7 @@ async def test_a_page_of_runs_costs_the_same_sql_whatever_its_size_in_production
         await production.execution.claim(run.id, 1, "executor-1")
         await production.execution.finish(run.id, 1, Outcome(RunStatus.SUCCEEDED, summary={"i": i}))
         points = [MetricPoint(k, s, s * 0.1, run.created_at) for k in ("loss", "acc") for s in range(2)]
-        await stored.record(run.id, points)
+        await stored.record(run.id, series_of_points(points))
     app = create_app(production)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ptw.test") as http:
         gql = GraphQL(http, key.secret)
