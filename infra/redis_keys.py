@@ -40,7 +40,7 @@ def autoscalers(prefix: str) -> str:
 
 
 # --- the read cache (infra/cache) -----------------------------------------------------------------------
-# ``v1`` is the codec version: a release that changes what a cached value holds bumps it, so replicas of
+# ``v2`` is the codec version: a release that changes what a cached value holds bumps it, so replicas of
 # the old and the new release never read each other's values during a rolling deploy.
 
 
@@ -51,17 +51,12 @@ def cache_project_segment(project_id: str | None) -> str:
 
 def cached_object(prefix: str, project_id: str | None, kind: str, ident: str) -> str:
     """The cached JSON of one object (``kind``: workflow, workflow-name, run, project) of a project."""
-    return f"{prefix}:cache:v1:p:{cache_project_segment(project_id)}:{kind}:{ident}"
+    return f"{prefix}:cache:v2:p:{cache_project_segment(project_id)}:{kind}:{ident}"
 
 
 def cached_location(prefix: str, kind: str, ident: str) -> str:
     """Which project an object belongs to (its project segment), for lookups that only know the id."""
-    return f"{prefix}:cache:v1:where:{kind}:{ident}"
-
-
-def cache_pattern(prefix: str) -> str:
-    """Every cache key under ``prefix`` (for SCAN: tests cleaning up, an operator dropping the cache)."""
-    return f"{prefix}:cache:*"
+    return f"{prefix}:cache:v2:where:{kind}:{ident}"
 
 
 # --- live events and metric streams ---------------------------------------------------------------------

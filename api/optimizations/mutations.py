@@ -7,7 +7,6 @@ import strawberry
 from ptw.api.context import Info
 from ptw.api.ids import decode_id, decode_optional_id
 from ptw.api.optimizations.types import Optimization, StartOptimizationInput
-from ptw.domain import optimizations
 from ptw.domain.services.optimizations import OptimizationSpec
 
 
@@ -20,9 +19,9 @@ class OptimizationMutations:
     async def start_optimization(self, info: Info, input: StartOptimizationInput) -> Optimization:
         spec = OptimizationSpec(
             workflow_id=decode_id(input.workflow_id, "Workflow"),
-            kind=optimizations.OptimizationKind(input.kind.value),
+            kind=input.kind,
             objective=input.objective,
-            direction=optimizations.Direction(input.direction.value) if input.direction else None,
+            direction=input.direction,
             space=input.space,  # type: ignore[arg-type]  # checked by the domain (BAD_USER_INPUT)
             sampler=input.sampler,
             pruner=input.pruner,

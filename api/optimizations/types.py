@@ -22,33 +22,10 @@ if TYPE_CHECKING:
     from ptw.api.runs.types import Run
 
 
-@strawberry.enum
-class OptimizationKind(enum.Enum):
-    HYPERPARAMETER_SEARCH = "HYPERPARAMETER_SEARCH"
-    PERFORMANCE_TUNING = "PERFORMANCE_TUNING"
-
-
-@strawberry.enum
-class OptimizationStatus(enum.Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-@strawberry.enum
-class Direction(enum.Enum):
-    MINIMIZE = "MINIMIZE"
-    MAXIMIZE = "MAXIMIZE"
-
-
-@strawberry.enum
-class ResultState(enum.Enum):
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    PRUNED = "PRUNED"
-    FAILED = "FAILED"
+OptimizationKind = strawberry.enum(optimizations.OptimizationKind)
+OptimizationStatus = strawberry.enum(optimizations.OptimizationStatus)
+Direction = strawberry.enum(optimizations.Direction)
+ResultState = strawberry.enum(optimizations.ResultState)
 
 
 @strawberry.type(description="A trial of a search, or a measured configuration of a tuning.")
@@ -64,17 +41,7 @@ class OptimizationResult(Node):
 
     @classmethod
     def from_domain(cls, result: optimizations.OptimizationResult) -> OptimizationResult:
-        return cls(
-            id=strawberry.ID(encode_id("OptimizationResult", result.id)),
-            config=result.config,
-            value=result.value,
-            state=ResultState(result.state.value),
-            metrics=result.metrics,
-            created_at=result.created_at,
-            number=result.number,
-            last_step=max(result.intermediate) if result.intermediate else None,
-            model=result,
-        )
+        return cls.of(result, last_step=max(result.intermediate) if result.intermediate else None)
 
     @strawberry.field(description="The run that produced this result, if any.")
     async def run(self, info: Info) -> Annotated[Run, strawberry.lazy("ptw.api.runs.types")] | None:
@@ -109,26 +76,7 @@ class Optimization(Node):
 
     @classmethod
     def from_domain(cls, optimization: optimizations.Optimization) -> Optimization:
-        o = optimization
-        return cls(
-            id=strawberry.ID(encode_id("Optimization", o.id)),
-            kind=OptimizationKind(o.kind.value),
-            status=OptimizationStatus(o.status.value),
-            objective=o.objective,
-            direction=Direction(o.direction.value),
-            space=o.space,
-            sampler=o.sampler,
-            pruner=o.pruner,
-            max_trials=o.max_trials,
-            max_parallel=o.max_parallel,
-            error=o.error,
-            created_at=o.created_at,
-            finished_at=o.finished_at,
-            started_at=o.started_at,
-            time_budget_seconds=o.time_budget_seconds,
-            params=o.params,
-            model=o,
-        )
+        return cls.of(optimization)
 
     @strawberry.field
     async def workflow(self, info: Info) -> Workflow:

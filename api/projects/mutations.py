@@ -22,12 +22,12 @@ class ProjectMutations:
         self, info: Info, project_id: strawberry.ID, role: Role, name: str | None = None
     ) -> NewApiKey:
         issued = await info.context.services.access.create_api_key(
-            info.context.actor, decode_id(project_id, "Project"), role.to_domain(), name
+            info.context.actor, decode_id(project_id, "Project"), role, name
         )
         return NewApiKey(
             id=strawberry.ID(encode_id("ApiKey", issued.key.id)),
             secret=issued.secret,
-            role=Role.from_domain(issued.role),
+            role=issued.role,
             project=Project.from_domain(issued.project, info.context.actor.roles[issued.project.id]),
             api_key=ApiKey.from_domain(issued.key),
         )

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 import strawberry
 
-from ptw.api.ids import encode_id
 from ptw.api.node import Node
 from ptw.domain import tenancy
 
-
-@strawberry.enum
-class Role(enum.Enum):
-    ADMIN = "ADMIN"
-    MEMBER = "MEMBER"
-    VIEWER = "VIEWER"
-
-    @classmethod
-    def from_domain(cls, role: tenancy.Role) -> Role:
-        return cls[role.name]
-
-    def to_domain(self) -> tenancy.Role:
-        return tenancy.Role[self.name]
+Role = strawberry.enum(tenancy.Role)
 
 
 @strawberry.type
@@ -34,12 +20,7 @@ class Project(Node):
 
     @classmethod
     def from_domain(cls, project: tenancy.Project, role: tenancy.Role) -> Project:
-        return cls(
-            id=strawberry.ID(encode_id("Project", project.id)),
-            name=project.name,
-            role=Role.from_domain(role),
-            created_at=project.created_at,
-        )
+        return cls.of(project, role=role)
 
 
 @strawberry.type
@@ -52,14 +33,7 @@ class ApiKey(Node):
 
     @classmethod
     def from_domain(cls, key: tenancy.ApiKey) -> ApiKey:
-        return cls(
-            id=strawberry.ID(encode_id("ApiKey", key.id)),
-            name=key.name,
-            prefix=key.prefix,
-            created_at=key.created_at,
-            revoked_at=key.revoked_at,
-            last_used_at=key.last_used_at,
-        )
+        return cls.of(key)
 
 
 @strawberry.type(description="A key just created; its secret is shown this once and never again.")

@@ -28,7 +28,7 @@ class RunQueries:
             page_request(first, after),
             project_id=decode_optional_id(filter.project_id, "Project"),
             workflow_id=decode_optional_id(filter.workflow_id, "Workflow"),
-            statuses=[s.to_domain() for s in filter.status or ()],
+            statuses=list(filter.status or ()),
             optimization_id=decode_optional_id(filter.optimization_id, "Optimization"),
             newest_first=order_by is not RunOrder.CREATED_AT_ASC,
         )

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from ptw.api.context import Info
 from ptw.api.ids import decode_int_cursor, encode_cursor, encode_id
 from ptw.api.metrics.types import STEP_CURSOR, MetricPoint, MetricSeries
-from ptw.api.node import Node
+from ptw.api.node import Node, from_entity
 from ptw.api.projects.types import Project
 from ptw.api.workflows.types import Workflow
 from ptw.domain import runs
@@ -27,19 +27,7 @@ DEFAULT_SERIES_POINTS = 500
 MAX_SERIES_POINTS = 100_000
 
 
-@strawberry.enum
-class RunStatus(enum.Enum):
-    QUEUED = "QUEUED"
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    CANCELLING = "CANCELLING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    PRUNED = "PRUNED"
-
-    def to_domain(self) -> runs.RunStatus:
-        return runs.RunStatus(self.value)
+RunStatus = strawberry.enum(runs.RunStatus)
 
 
 @strawberry.enum
@@ -59,14 +47,7 @@ class Checkpoint:
 
     @classmethod
     def from_domain(cls, checkpoint: runs.Checkpoint) -> Checkpoint:
-        return cls(
-            id=strawberry.ID(checkpoint.id),
-            attempt=checkpoint.attempt,
-            step=checkpoint.step,
-            uri=checkpoint.uri,
-            size_bytes=checkpoint.size_bytes,
-            created_at=checkpoint.created_at,
-        )
+        return from_entity(cls, checkpoint)
 
 
 @strawberry.type(description="One execution of a workflow with its params; retried attempts keep the run.")
@@ -95,28 +76,7 @@ class Run(Node):
 
     @classmethod
     def from_domain(cls, run: runs.Run) -> Run:
-        return cls(
-            id=strawberry.ID(encode_id("Run", run.id)),
-            status=RunStatus(run.status.value),
-            params=run.params,
-            attempt=run.attempt,
-            executor=run.executor,
-            device=run.device,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            updated_at=run.updated_at,
-            error=run.error,
-            summary=run.summary,
-            metric_keys=sorted(run.metric_keys),
-            idempotency_key=run.idempotency_key,
-            name=run.name,
-            tags=list(run.tags),
-            notes=run.notes,
-            external=run.external,
-            short_id=short_id(run.id),
-            model=run,
-        )
+        return cls.of(run, metric_keys=sorted(run.metric_keys), short_id=short_id(run.id))
 
     @strawberry.field
     async def workflow(self, info: Info) -> Workflow:
@@ -232,7 +192,7 @@ class RunEvent:
     def status_of(cls, run: runs.Run) -> RunEvent:
         return cls(
             kind=RunEventKind.STATUS,
-            status=RunStatus(run.status.value),
+            status=run.status,
             message=run.error,
             stream=None,
             at=run.updated_at or run.created_at,

@@ -9,7 +9,6 @@ import strawberry
 from strawberry.scalars import JSON
 
 from ptw.api.context import Info
-from ptw.api.ids import encode_id
 from ptw.api.node import Node
 from ptw.api.pagination import Connection, connection, page_request
 from ptw.domain import workflows
@@ -35,18 +34,8 @@ class Workflow(Node):
 
     @classmethod
     def from_domain(cls, workflow: workflows.Workflow) -> Workflow:
-        return cls(
-            id=strawberry.ID(encode_id("Workflow", workflow.id)),
-            name=workflow.name,
-            entrypoint=workflow.entrypoint,
-            params_schema=workflow.params_schema,
-            defaults=workflow.defaults,
-            builtin=workflow.builtin,
-            gpus=workflow.resources.gpus,
-            timeout_seconds=workflow.resources.timeout_seconds,
-            created_at=workflow.created_at,
-            model=workflow,
-        )
+        resources = workflow.resources
+        return cls.of(workflow, gpus=resources.gpus, timeout_seconds=resources.timeout_seconds)
 
     @strawberry.field(description="The project that registered it; null for a built-in.")
     async def project(

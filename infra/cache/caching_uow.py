@@ -45,7 +45,7 @@ WORKFLOW, WORKFLOW_NAME, RUN, PROJECT = "workflow", "workflow-name", "run", "pro
 class CachedWorkflowRepository:
     def __init__(self, inner: WorkflowRepository, cache: RedisCache, writes: Writes) -> None:
         self.inner, self.cache, self.writes = inner, cache, writes
-        kind = Kind(WORKFLOW, codec.encode_workflow, codec.decode_workflow, lambda w: w.project_id)
+        kind = Kind(WORKFLOW, codec.workflows.encode, codec.workflows.decode, lambda w: w.project_id)
         self.by_id = ReadThrough(kind, cache, writes)
         self._names: dict[str, str] = {}  # id → name of the workflows read here, to invalidate on rename
 
@@ -81,7 +81,7 @@ class CachedWorkflowRepository:
         key = self.name_key(name, project_id)
         if key not in self.writes.written and (text := await self.cache.get(WORKFLOW_NAME, key)):
             try:
-                cached: Workflow | None = codec.decode_workflow(text)
+                cached: Workflow | None = codec.workflows.decode(text)
             except (ValueError, KeyError, TypeError):
                 cached = None
             if cached is not None and (cached.name, cached.project_id) == (name, project_id):
@@ -92,7 +92,7 @@ class CachedWorkflowRepository:
         if found is not None:
             self._names[found.id] = found.name
             if key not in self.writes.written:
-                await self.cache.fill(WORKFLOW_NAME, {key: codec.encode_workflow(found)}, {})
+                await self.cache.fill(WORKFLOW_NAME, {key: codec.workflows.encode(found)}, {})
         return found
 
     async def find(self, project_ids: Sequence[str], page: PageRequest) -> Page[Workflow]:
@@ -110,7 +110,7 @@ def _finished(run: Run) -> bool:
 class CachedRunRepository:
     def __init__(self, inner: RunRepository, cache: RedisCache, writes: Writes) -> None:
         self.inner, self.cache, self.writes = inner, cache, writes
-        kind = Kind(RUN, codec.encode_run, codec.decode_run, _run_project, _finished)
+        kind = Kind(RUN, codec.runs.encode, codec.runs.decode, _run_project, _finished)
         self.by_id = ReadThrough(kind, cache, writes)
 
     async def add(self, run: Run) -> None:
@@ -165,7 +165,7 @@ class CachedProjectRepository:
 
     def __init__(self, inner: ProjectRepository, cache: RedisCache, writes: Writes) -> None:
         self.inner, self.cache = inner, cache
-        kind = Kind(PROJECT, codec.encode_project, codec.decode_project, lambda p: p.id)
+        kind = Kind(PROJECT, codec.projects.encode, codec.projects.decode, lambda p: p.id)
         self.by_id = ReadThrough(kind, cache, writes)
 
     async def add(self, project: Project) -> None:

@@ -1,6 +1,6 @@
 """The Redis side of the read cache: MGET of cached JSON, fills, tombstones, counters, outage fallback.
 
-Keys carry the project (``{prefix}:cache:v1:p:{project or _}:{kind}:{id}``, see ``infra/redis_keys.py``),
+Keys carry the project (``{prefix}:cache:v2:p:{project or _}:{kind}:{id}``, see ``infra/redis_keys.py``),
 but the DataLoaders look objects up by id alone. An object's project never changes, so where an id lives
 is an immutable fact, kept twice: in a bounded in-process memo, and in Redis under a ``where`` key written
 with every value (with a longer TTL, so it outlives the value) for the replicas that have not seen the id.

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 
 from ptw.domain.tenancy import ApiKey, Membership, Role
+from ptw.infra.db.mapping import EntityMapping
 from ptw.infra.db.models import ApiKeyRow, Base, MembershipRow
 from ptw.infra.db.repositories.base import SqlRepository
 
@@ -14,41 +13,20 @@ api_keys = Base.metadata.tables[ApiKeyRow.__tablename__]
 memberships = Base.metadata.tables[MembershipRow.__tablename__]
 
 
-def _key(row: Row[Any]) -> ApiKey:
-    return ApiKey(
-        id=row.id,
-        prefix=row.prefix,
-        secret_hash=row.secret_hash,
-        name=row.name,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        last_used_at=row.last_used_at,
-    )
-
-
-def _values(key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "prefix": key.prefix,
-        "secret_hash": key.secret_hash,
-        "name": key.name,
-        "created_at": key.created_at,
-        "revoked_at": key.revoked_at,
-        "last_used_at": key.last_used_at,
-    }
+mapping = EntityMapping(ApiKey, api_keys)
 
 
 class SqlApiKeyRepository(SqlRepository):
     async def add(self, key: ApiKey) -> None:
-        await self.insert(api_keys, _values(key), f"API key with prefix {key.prefix}")
+        await self.insert(api_keys, mapping.values(key), f"API key with prefix {key.prefix}")
 
     async def get(self, key_id: str) -> ApiKey | None:
         row = (await self.session.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
-        return _key(row) if row else None
+        return mapping.entity_of(row) if row else None
 
     async def get_by_prefix(self, prefix: str) -> ApiKey | None:
         row = (await self.session.execute(select(api_keys).where(api_keys.c.prefix == prefix))).first()
-        return _key(row) if row else None
+        return mapping.entity_of(row) if row else None
 
     async def get_for_auth(self, prefix: str) -> tuple[ApiKey, list[Membership]] | None:
         stmt = (
@@ -60,12 +38,12 @@ class SqlApiKeyRepository(SqlRepository):
         rows = (await self.session.execute(stmt)).all()
         if not rows:
             return None
-        key = _key(rows[0])
+        key = mapping.entity_of(rows[0])
         granted = [Membership(key.id, r.project_id, Role[r.role]) for r in rows if r.project_id is not None]
         return key, granted
 
     async def update(self, key: ApiKey) -> None:
-        values = _values(key)
+        values = mapping.values(key)
         del values["id"]
         await self.session.execute(update(api_keys).where(api_keys.c.id == key.id).values(values))
 

@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row, select
+from sqlalchemy import select
 
 from ptw.domain.runs import Checkpoint
+from ptw.infra.db.mapping import EntityMapping
 from ptw.infra.db.models import Base, CheckpointRow
 from ptw.infra.db.repositories.base import SqlRepository
 
 checkpoints = Base.metadata.tables[CheckpointRow.__tablename__]
 
 
-def _checkpoint(row: Row[Any]) -> Checkpoint:
-    return Checkpoint(
-        id=row.id,
-        run_id=row.run_id,
-        attempt=row.attempt,
-        step=row.step,
-        uri=row.uri,
-        size_bytes=row.size_bytes,
-        created_at=row.created_at,
-    )
+mapping = EntityMapping(Checkpoint, checkpoints)
+_checkpoint = mapping.entity_of
 
 
 class SqlCheckpointRepository(SqlRepository):
     async def add(self, checkpoint: Checkpoint) -> None:
-        values = {
-            "id": checkpoint.id,
-            "run_id": checkpoint.run_id,
-            "attempt": checkpoint.attempt,
-            "step": checkpoint.step,
-            "uri": checkpoint.uri,
-            "size_bytes": checkpoint.size_bytes,
-            "created_at": checkpoint.created_at,
-        }
-        await self.insert(checkpoints, values, f"checkpoint {checkpoint.id}")
+        await self.insert(checkpoints, mapping.values(checkpoint), f"checkpoint {checkpoint.id}")
 
     async def for_run(self, run_id: str) -> list[Checkpoint]:
         """Oldest first."""

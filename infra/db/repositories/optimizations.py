@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 
-from ptw.domain.optimizations import (
-    Direction,
-    Optimization,
-    OptimizationKind,
-    OptimizationResult,
-    OptimizationStatus,
-    ResultState,
-)
+from ptw.domain.optimizations import Optimization, OptimizationResult, OptimizationStatus
 from ptw.domain.ports import Page, PageRequest
+from ptw.infra.db.mapping import EntityMapping
 from ptw.infra.db.models import Base, OptimizationResultRow, OptimizationRow
 from ptw.infra.db.repositories.base import SqlRepository
 
@@ -23,92 +16,20 @@ optimizations = Base.metadata.tables[OptimizationRow.__tablename__]
 results = Base.metadata.tables[OptimizationResultRow.__tablename__]
 
 
-def _optimization(row: Row[Any]) -> Optimization:
-    return Optimization(
-        id=row.id,
-        project_id=row.project_id,
-        workflow_id=row.workflow_id,
-        kind=OptimizationKind(row.kind),
-        created_at=row.created_at,
-        status=OptimizationStatus(row.status),
-        objective=row.objective,
-        direction=Direction(row.direction),
-        space=row.space,
-        sampler=row.sampler,
-        pruner=row.pruner,
-        max_trials=row.max_trials,
-        max_parallel=row.max_parallel,
-        error=row.error,
-        finished_at=row.finished_at,
-        time_budget_seconds=row.time_budget_seconds,
-        params=row.params or {},
-        started_at=row.started_at,
-    )
-
-
-def _optimization_values(o: Optimization) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "project_id": o.project_id,
-        "workflow_id": o.workflow_id,
-        "kind": o.kind.value,
-        "created_at": o.created_at,
-        "status": o.status.value,
-        "objective": o.objective,
-        "direction": o.direction.value,
-        "space": o.space,
-        "sampler": o.sampler,
-        "pruner": o.pruner,
-        "max_trials": o.max_trials,
-        "max_parallel": o.max_parallel,
-        "error": o.error,
-        "finished_at": o.finished_at,
-        "time_budget_seconds": o.time_budget_seconds,
-        "params": o.params,
-        "started_at": o.started_at,
-    }
-
-
-def _result(row: Row[Any]) -> OptimizationResult:
-    return OptimizationResult(
-        id=row.id,
-        optimization_id=row.optimization_id,
-        config=row.config,
-        created_at=row.created_at,
-        state=ResultState(row.state),
-        value=row.value,
-        run_id=row.run_id,
-        metrics=row.metrics,
-        number=row.number,
-        intermediate={int(step): float(value) for step, value in (row.intermediate or {}).items()},
-        search_state=row.search_state or {},
-    )
-
-
-def _result_values(r: OptimizationResult) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "optimization_id": r.optimization_id,
-        "config": r.config,
-        "created_at": r.created_at,
-        "state": r.state.value,
-        "value": r.value,
-        "run_id": r.run_id,
-        "metrics": r.metrics,
-        "number": r.number,
-        "intermediate": {str(step): value for step, value in r.intermediate.items()},
-        "search_state": r.search_state,
-    }
+optimization_mapping = EntityMapping(Optimization, optimizations)
+result_mapping = EntityMapping(OptimizationResult, results)
+_optimization = optimization_mapping.entity_of
+_result = result_mapping.entity_of
 
 
 class SqlOptimizationRepository(SqlRepository):
     async def add(self, optimization: Optimization) -> None:
         await self.insert(
-            optimizations, _optimization_values(optimization), f"optimization {optimization.id}"
+            optimizations, optimization_mapping.values(optimization), f"optimization {optimization.id}"
         )
 
     async def update(self, optimization: Optimization) -> None:
-        values = _optimization_values(optimization)
+        values = optimization_mapping.values(optimization)
         del values["id"]
         stmt = update(optimizations).where(optimizations.c.id == optimization.id).values(values)
         await self.session.execute(stmt)
@@ -139,10 +60,10 @@ class SqlOptimizationRepository(SqlRepository):
         return await self.page(stmt, optimizations, order, page, _optimization, descending=True)
 
     async def add_result(self, result: OptimizationResult) -> None:
-        await self.insert(results, _result_values(result), f"optimization result {result.id}")
+        await self.insert(results, result_mapping.values(result), f"optimization result {result.id}")
 
     async def update_result(self, result: OptimizationResult) -> None:
-        values = _result_values(result)
+        values = result_mapping.values(result)
         del values["id"]
         await self.session.execute(update(results).where(results.c.id == result.id).values(values))
 

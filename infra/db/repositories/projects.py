@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 
 from ptw.domain.tenancy import Project
+from ptw.infra.db.mapping import EntityMapping
 from ptw.infra.db.models import Base, ProjectRow
 from ptw.infra.db.repositories.base import SqlRepository
 
 projects = Base.metadata.tables[ProjectRow.__tablename__]
 
 
-def _project(row: Row[Any]) -> Project:
-    return Project(id=row.id, name=row.name, created_at=row.created_at)
+mapping = EntityMapping(Project, projects)
+_project = mapping.entity_of
 
 
 class SqlProjectRepository(SqlRepository):
     async def add(self, project: Project) -> None:
-        values = {"id": project.id, "name": project.name, "created_at": project.created_at}
-        await self.insert(projects, values, f"project {project.name!r}")
+        await self.insert(projects, mapping.values(project), f"project {project.name!r}")
 
     async def get(self, project_id: str) -> Project | None:
         row = (await self.session.execute(select(projects).where(projects.c.id == project_id))).first()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 
 from ptw.domain.errors import NotFound
 from ptw.domain.ports import Page, PageRequest
 from ptw.domain.runs import Run, RunQuery, RunStatus
+from ptw.infra.db.mapping import EntityMapping
 from ptw.infra.db.models import Base, RunRow
 from ptw.infra.db.repositories.base import SqlRepository
 
@@ -20,73 +21,18 @@ runs = Base.metadata.tables[RunRow.__tablename__]
 _METRIC_COLUMNS = ("metric_seq", "metric_keys")
 
 
-def _run(row: Row[Any]) -> Run:
-    return Run(
-        id=row.id,
-        project_id=row.project_id,
-        workflow_id=row.workflow_id,
-        params=row.params,
-        created_at=row.created_at,
-        status=RunStatus(row.status),
-        attempt=row.attempt,
-        resource_class=row.resource_class,
-        executor=row.executor,
-        device=row.device,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        updated_at=row.updated_at,
-        error=row.error,
-        summary=row.summary,
-        idempotency_key=row.idempotency_key,
-        optimization_id=row.optimization_id,
-        metric_seq=row.metric_seq,
-        metric_keys=list(row.metric_keys),
-        heartbeat_at=row.heartbeat_at,
-        drains=row.drains,
-        name=row.name,
-        tags=list(row.tags),
-        notes=row.notes,
-        external=row.external,
-    )
-
-
-def _values(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "project_id": run.project_id,
-        "workflow_id": run.workflow_id,
-        "params": run.params,
-        "created_at": run.created_at,
-        "status": run.status.value,
-        "attempt": run.attempt,
-        "resource_class": run.resource_class,
-        "executor": run.executor,
-        "device": run.device,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "updated_at": run.updated_at,
-        "error": run.error,
-        "summary": run.summary,
-        "idempotency_key": run.idempotency_key,
-        "optimization_id": run.optimization_id,
-        "metric_seq": run.metric_seq,
-        "metric_keys": sorted(set(run.metric_keys)),
-        "heartbeat_at": run.heartbeat_at,
-        "drains": run.drains,
-        "name": run.name,
-        "tags": list(run.tags),
-        "notes": run.notes,
-        "external": run.external,
-    }
+mapping = EntityMapping(Run, runs)
+_run = mapping.entity_of
 
 
 class SqlRunRepository(SqlRepository):
     async def add(self, run: Run) -> None:
-        await self.insert(runs, _values(run), f"run {run.id} (or its idempotency key)")
+        values = mapping.values(run) | {"metric_keys": sorted(set(run.metric_keys))}
+        await self.insert(runs, values, f"run {run.id} (or its idempotency key)")
 
     async def update(self, run: Run) -> None:
         """Write the run's state; its metric sequence and keys are left to ``next_metric_seq``."""
-        values = {k: v for k, v in _values(run).items() if k not in ("id", *_METRIC_COLUMNS)}
+        values = {k: v for k, v in mapping.values(run).items() if k not in ("id", *_METRIC_COLUMNS)}
         await self.session.execute(update(runs).where(runs.c.id == run.id).values(values))
 
     async def get(self, run_id: str, *, for_update: bool = False) -> Run | None:

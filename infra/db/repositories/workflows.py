@@ -3,51 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import ColumnElement, Row, or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 
 from ptw.domain.ports import Page, PageRequest
-from ptw.domain.workflows import Resources, Workflow
+from ptw.domain.workflows import Workflow
+from ptw.infra.db.mapping import EntityMapping
 from ptw.infra.db.models import Base, WorkflowRow
 from ptw.infra.db.repositories.base import SqlRepository
 
 workflows = Base.metadata.tables[WorkflowRow.__tablename__]
 
 
-def _workflow(row: Row[Any]) -> Workflow:
-    return Workflow(
-        id=row.id,
-        name=row.name,
-        entrypoint=row.entrypoint,
-        project_id=row.project_id,
-        params_schema=row.params_schema,
-        defaults=row.defaults,
-        resources=Resources(gpus=row.gpus, timeout_seconds=row.timeout_seconds),
-        created_at=row.created_at,
-    )
-
-
-def _values(workflow: Workflow) -> dict[str, Any]:
-    return {
-        "id": workflow.id,
-        "project_id": workflow.project_id,
-        "name": workflow.name,
-        "entrypoint": workflow.entrypoint,
-        "params_schema": workflow.params_schema,
-        "defaults": workflow.defaults,
-        "gpus": workflow.resources.gpus,
-        "timeout_seconds": workflow.resources.timeout_seconds,
-        "created_at": workflow.created_at,
-    }
+mapping = EntityMapping(Workflow, workflows, spread=("resources",))
+_workflow = mapping.entity_of
 
 
 class SqlWorkflowRepository(SqlRepository):
     async def add(self, workflow: Workflow) -> None:
-        await self.insert(workflows, _values(workflow), f"workflow {workflow.name!r}")
+        await self.insert(workflows, mapping.values(workflow), f"workflow {workflow.name!r}")
 
     async def update(self, workflow: Workflow) -> None:
-        values = _values(workflow)
+        values = mapping.values(workflow)
         del values["id"]
         await self.session.execute(update(workflows).where(workflows.c.id == workflow.id).values(values))
 
