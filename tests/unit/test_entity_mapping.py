@@ -42,6 +42,9 @@ def full_run() -> Run:
         metric_keys=["loss"],
         heartbeat_at=NOW,
         drains=1,
+        name="first-try",
+        tags=["baseline"],
+        notes="lr sweep",
     )
 
 
