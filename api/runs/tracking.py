@@ -72,7 +72,7 @@ class TrackingMutations:
         run = await info.context.services.tracking.finish(
             info.context.actor,
             await run_id_of(info, id),
-            input.status.to_domain(),
+            input.status,
             error=input.error,
             summary=input.summary,
         )
