@@ -21,6 +21,7 @@ from ptw.api.schema import build_schema
 from ptw.api.telemetry import HttpMetrics, Telemetry
 from ptw.api.ui.routes import ui_routes
 from ptw.api.view import GraphQLEndpoint
+from ptw.api.ws_send_limit import WebSocketSendLimit
 
 if TYPE_CHECKING:
     from ptw.infra.bootstrap import Services
@@ -87,6 +88,7 @@ def create_app(
             Middleware(HttpMetrics, telemetry=telemetry),
             Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes),
             Middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes),
+            Middleware(WebSocketSendLimit, seconds=settings.ws_send_timeout),
         ],
         lifespan=lifespan,
     )

@@ -22,13 +22,14 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from ptw.api.auth_guard import AuthenticationGuard
 from ptw.api.context import Context
 from ptw.api.errors import domain_error
 from ptw.api.input_limits import decode_body
 from ptw.api.telemetry import Telemetry
 from ptw.api.ui.graphiql import graphiql_page
 from ptw.api.ws_messages import LegacyWsHandler, TransportWsHandler
-from ptw.domain.errors import DomainError, Unauthenticated
+from ptw.domain.errors import DomainError, RateLimited, Unauthenticated
 from ptw.domain.events import Event, key_topic
 from ptw.domain.tenancy import Actor
 
@@ -69,6 +70,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         super().__init__(schema, **options)
         self.services = services
         self.telemetry = telemetry
+        self.guard = AuthenticationGuard(services.auth_failure_limiter)
         # The revocation watch of each open WebSocket connection, by id of its WebSocket.
         self._watches: dict[int, asyncio.Task[None]] = {}
 
@@ -85,14 +87,20 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             context.auth_error = Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
             return context
         try:
-            context.authenticated = await self.authenticate(bearer_secret(header))
+            context.authenticated = await self.authenticate(bearer_secret(header), _address(request))
         except DomainError as error:
             context.auth_error = error
         return context
 
-    async def authenticate(self, secret: str | None) -> Actor:
+    async def authenticate(self, secret: str | None, address: str | None) -> Actor:
+        """The key's actor; refused without a lookup when the guard already knows the answer."""
         try:
+            self.guard.check(address, secret)
             return await self.services.access.authenticate(secret)
+        except Unauthenticated as error:
+            if secret:
+                await self.guard.failed(address, error)
+            raise
         except DomainError:
             raise
         except Exception as error:
@@ -117,6 +125,9 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             if isinstance(error, Unavailable):
                 sub_response.status_code = 503
                 sub_response.headers["Retry-After"] = "1"
+            elif isinstance(error, RateLimited):
+                sub_response.status_code = 429
+                sub_response.headers["Retry-After"] = str(error.details.get("retryAfter", 1))
             else:
                 sub_response.status_code = 401
                 sub_response.headers["WWW-Authenticate"] = "Bearer"
@@ -144,7 +155,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         value = params.get("authorization", params.get("Authorization"))
         secret = bearer_secret(value)
         try:
-            context.authenticated = await self.authenticate(secret)
+            context.authenticated = await self.authenticate(secret, _address(context.request))
         except DomainError as error:
             self.telemetry.errors.labels(error.code).inc()
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
@@ -184,3 +195,9 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             if not await self.services.access.still_allowed(actor, secret):
                 return False
         return True
+
+
+def _address(request: Request | WebSocket) -> str | None:
+    """The client's address (behind a proxy, run uvicorn with ``--forwarded-allow-ips`` so it is the
+    client's and not the proxy's)."""
+    return request.client.host if request.client else None

@@ -26,7 +26,7 @@ from ptw.infra.live.memory_bus import InMemoryEventBus
 from ptw.infra.live.memory_registry import InMemoryExecutorRegistry
 from ptw.infra.params_validator import JsonSchemaValidator
 from ptw.infra.queue.memory_queue import InMemoryJobQueue
-from ptw.infra.ratelimit import RateLimiter, rate_limiter_for
+from ptw.infra.ratelimit import RateLimiter, auth_failure_limiter_for, rate_limiter_for
 from ptw.infra.search import LocalLease, OptunaStrategy, PostgresLease
 from ptw.infra.settings import Settings
 
@@ -55,6 +55,8 @@ class Services:
     # Advances the optimizations; run by `ptw serve` (see ptw/lifecycle.py), set by bootstrap.
     optimization_driver: OptimizationDriver | None = None
     rate_limiter: RateLimiter | None = None  # None: rate limits off (PTW_RATE_LIMIT=0)
+    # Failed authentications per client address (PTW_AUTH_FAILURE_RATE); None: not limited.
+    auth_failure_limiter: RateLimiter | None = None
     redis: Redis | None = None  # production mode only
     cache: RedisCache | None = None  # production mode only: the read cache of the unit of work
     # Adapters that hold connections or tasks, closed (in reverse order) before the database.
@@ -195,6 +197,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         cache=cache,
         closers=adapters.closers,
         rate_limiter=rate_limiter_for(settings, adapters.redis),
+        auth_failure_limiter=auth_failure_limiter_for(settings, adapters.redis),
     )
     lease = PostgresLease(database.engine) if database.dialect == "postgresql" else LocalLease()
     services.optimization_driver = driver = OptimizationDriver(uow, bus, queue, strategy, lease, validator)

@@ -101,3 +101,14 @@ def rate_limiter_for(settings: Settings, redis: Redis | None) -> RateLimiter | N
     if redis is None:
         return LocalRateLimiter(settings.rate_limit, burst)
     return RedisRateLimiter(redis, settings.redis_prefix, settings.rate_limit, burst)
+
+
+def auth_failure_limiter_for(settings: Settings, redis: Redis | None) -> RateLimiter | None:
+    """Buckets of failed authentications per client address (``auth:<address>``), shared by the replicas
+    in production; None when ``PTW_AUTH_FAILURE_RATE=0``."""
+    if settings.auth_failure_rate <= 0:
+        return None
+    burst = settings.auth_failure_burst
+    if redis is None:
+        return LocalRateLimiter(settings.auth_failure_rate, burst)
+    return RedisRateLimiter(redis, settings.redis_prefix, settings.auth_failure_rate, burst)

@@ -39,9 +39,16 @@ class Settings(BaseSettings):
     )
     rate_limit: float = Field(default=100.0, ge=0, description="operations a second per API key; 0: off")
     rate_limit_burst: int | None = Field(default=None, ge=1, description="default: 10 seconds' worth")
+    auth_failure_rate: float = Field(
+        default=1.0, ge=0, description="failed authentications a second per client address; 0: off"
+    )
+    auth_failure_burst: int = Field(default=30, ge=1, description="failures an address may make at once")
     ws_init_timeout: float = Field(default=10.0, gt=0, description="seconds to send connection_init")
     ws_max_subscriptions: int = Field(default=100, ge=1, description="operations open per connection")
     ws_max_message_bytes: int = Field(default=262_144, ge=1024, description="larger messages close 1009")
+    ws_send_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a send may wait on a client that does not read: closed 1008"
+    )
     ws_keepalive: float = Field(default=15.0, gt=0, description="seconds between keep-alive messages")
     max_attempts: int = Field(default=3, ge=1)
     # Reliability (docs/reliability.md): a run whose heartbeat (every `executor_heartbeat` s) stayed the

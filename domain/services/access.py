@@ -41,7 +41,10 @@ class AccessService:
         prefix = keys.prefix_of(secret)
         async with self.uow() as uow:
             found = await uow.api_keys.get_for_auth(prefix) if prefix else None
-            if found is None or found[0].revoked or not keys.matches(secret, found[0].secret_hash):
+            if found is None:
+                # The same answer as a wrong secret; ``unknown`` (never shown) lets the API remember it.
+                raise Unauthenticated("invalid or revoked API key", unknown=prefix)
+            if found[0].revoked or not keys.matches(secret, found[0].secret_hash):
                 raise Unauthenticated("invalid or revoked API key")
             key, memberships = found
             now = utcnow()
