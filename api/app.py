@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ptw.api.ingest.routes import ingest_routes
 from ptw.api.input_limits import InputLimits
 from ptw.api.schema import build_schema
 from ptw.api.telemetry import HttpMetrics, Telemetry
@@ -82,6 +83,7 @@ def create_app(
             Route("/metrics", metrics, methods=["GET"]),
             Route("/graphql", endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", endpoint),
+            *ingest_routes(services),
             *ui_routes(),
         ],
         middleware=[

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ptw.executors import protocol
+from ptw.executors import current, protocol
 from ptw.executors.artifacts import KEY_ENV, ArtifactStore, store_from_env
 from ptw.executors.device import device_name, pick_device
 from ptw.executors.process_tree import become_subreaper, end_descendants
@@ -95,6 +95,7 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
         channel=channel,
         checkpoint_uri=job.get("checkpoint_uri"),
     )
+    current.set_context(ctx)
     threading.Thread(
         target=follow_control, args=(ctx, sys.stdin.buffer), name="ptw-control", daemon=True
     ).start()
@@ -116,6 +117,7 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
         summary = {}
     elif not isinstance(summary, dict):
         summary = {"result": summary}
+    summary = {**current.tracked_summary(), **summary}  # what ptw.init()'s run.summary was given
     channel.send({"kind": protocol.RESULT, "summary": protocol.json_safe(summary)})
     return 0
 

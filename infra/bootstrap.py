@@ -178,6 +178,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         cache = cached_uow.cache
     validator = JsonSchemaValidator()
     strategy = OptunaStrategy()
+    metrics = MetricService(uow, bus, log=adapters.metric_log)
     services = Services(
         settings=settings,
         database=database,
@@ -186,12 +187,12 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         access=AccessService(uow, bus),
         workflows=WorkflowService(uow, validator),
         runs=RunService(uow, bus, queue, validator),
-        metrics=MetricService(uow, bus, log=adapters.metric_log),
+        metrics=metrics,
         execution=ExecutionService(uow, bus, queue, settings.max_attempts),
         optimizations=OptimizationService(uow, bus, strategy, validator),
         registry=registry,
         recovery=RecoveryService(uow, bus, queue, settings.max_attempts),
-        tracking=TrackingService(uow, bus),
+        tracking=TrackingService(uow, bus, metrics),
         pool=PoolService(registry, queue, min_workers=settings.executors, max_workers=settings.executors),
         redis=adapters.redis,
         cache=cache,

@@ -1,11 +1,12 @@
-"""PyTorch-workflow: the command line (``ptw``) and the public SDK (``from ptw import RunContext``)."""
+"""PyTorch-workflow: the command line (``ptw``), the public SDK (``from ptw import RunContext``) and the
+tracking client (``ptw.init``, ``ptw.finish``: see ``ptw.tracking``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["RunContext", "__version__"]
+__all__ = ["RunContext", "__version__", "finish", "init"]
 __version__ = "0.1.0"
 
 # Installed, setup.py maps the layers (api/, domain/, executors/, infra/) under ptw. A source checkout keeps
@@ -17,6 +18,7 @@ if (_checkout / "setup.py").is_file() and (_checkout / "domain" / "runs.py").is_
 
 if TYPE_CHECKING:
     from ptw.executors.sdk import RunContext
+    from ptw.tracking import finish, init
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from ptw.executors.sdk import RunContext
 
         return RunContext
+    if name in ("init", "finish"):
+        import ptw.tracking
+
+        return getattr(ptw.tracking, name)
     raise AttributeError(name)

@@ -24,11 +24,20 @@ async def background_services(services: Services, *, requeue: bool = False) -> A
     With ``requeue`` (API replicas) the control loops of docs/reliability.md: the queue reconciliation
     (QUEUED runs enqueued again: a no-op for jobs Redis still holds, a new job for one it lost), the run
     monitor (attempts whose executor stopped heartbeating are retried) and the placement watch (runs no
-    live executor can take say so). Every replica runs them; each action re-checks under a row lock."""
-    if services.redis is None:
-        yield
-        return
+    live executor can take say so). Every replica runs them; each action re-checks under a row lock.
+    Embedded: only the run monitor of external runs (ptw.init() in other processes)."""
     settings = services.settings
+    if services.redis is None:
+        # Embedded: the executors are this process's own; only external runs' heartbeats are judged.
+        external = RunMonitor(services.recovery, settings.run_lost_after, only_external=True)
+        watch = _every(settings.run_monitor_interval, external.check, "check the heartbeats of external runs")
+        try:
+            yield
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+        return
     # Batches an ingester took and never stored (its process died) are taken over by another one after
     # the time that makes an executor lost: the silence of a process is judged alike.
     ingester = MetricIngester(

@@ -71,15 +71,16 @@ async def serve(
                 await services.recovery.recover_lost(interrupted, reason="executor stopped")
 
         shutdown.append(stop_pool)
+    # Started after the executors and stopped after them: what stopped runs logged is still ingested.
+    # (Embedded: the run monitor of external runs alone.)
+    background = contextlib.AsyncExitStack()
+
+    async def start_background() -> None:
+        await background.enter_async_context(background_services(services, requeue=True))
+
+    startup.append(start_background)
+    shutdown.append(background.aclose)
     if not settings.embedded:
-        # Started after the executors and stopped after them: what stopped runs logged is still ingested.
-        background = contextlib.AsyncExitStack()
-
-        async def start_background() -> None:
-            await background.enter_async_context(background_services(services, requeue=True))
-
-        startup.append(start_background)
-        shutdown.append(background.aclose)
         if settings.cloudwatch_namespace:
             from ptw.infra.cloudwatch import QueueDepthPublisher
 

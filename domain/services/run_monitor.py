@@ -34,6 +34,8 @@ class RunMonitor:
     recovery: RecoveryService
     lost_after: float = 20.0
     clock: Callable[[], float] = time.monotonic
+    # Embedded mode judges only external runs: its own executors live and die with the server process.
+    only_external: bool = False
     _seen: dict[str, _Seen] = field(default_factory=dict)
 
     async def check(self) -> list[Run]:
@@ -44,6 +46,8 @@ class RunMonitor:
         except Exception:
             self._seen.clear()
             raise
+        if self.only_external:
+            active = [run for run in active if run.external]
         now = self.clock()
         seen: dict[str, _Seen] = {}
         silent: list[Silence] = []

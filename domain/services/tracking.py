@@ -13,9 +13,11 @@ from typing import Any
 
 from ptw.domain.clock import new_id, utcnow
 from ptw.domain.errors import BadInput, Conflict, NotFound
+from ptw.domain.metrics import Series
 from ptw.domain.ports import EventBus, UnitOfWork, UnitOfWorkFactory
 from ptw.domain.run_labels import checked_name, checked_tags
 from ptw.domain.runs import Run, RunStatus
+from ptw.domain.services.metrics import MetricService
 from ptw.domain.services.runs import MAX_IDEMPOTENCY_KEY, publish_run
 from ptw.domain.tenancy import Actor, Role
 from ptw.domain.workflows import EXTERNAL_WORKFLOW
@@ -34,6 +36,7 @@ def _checked_object(value: Any, what: str) -> dict[str, Any]:
 class TrackingService:
     uow: UnitOfWorkFactory
     bus: EventBus
+    metrics: MetricService
 
     async def start(
         self,
@@ -133,6 +136,22 @@ class TrackingService:
             await uow.commit()
         await publish_run(self.bus, run)
         return run
+
+    async def log_columns(
+        self, actor: Actor, run_id: str, columns: Sequence[tuple[str, Any, Any, Any]]
+    ) -> tuple[int, int | None]:
+        """Store (key, steps, values, timestamps) columns of a run as one batch, validated and stored
+        like every batch (``MetricService.record``), never as one object a point. Any run of the
+        caller's projects takes them while it is not finished. Answers (points stored, the batch's seq)."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id)
+        if run is None or not actor.can_see(run.project_id):
+            raise NotFound.of("Run", run_id)
+        actor.require(run.project_id, Role.MEMBER, "Run", run_id)
+        if run.status.terminal:
+            raise Conflict(f"run {run_id} ended {run.status.value}: it takes no more metrics")
+        batch = await self.metrics.record(run_id, [Series.of(*c) for c in columns])
+        return (len(batch), batch.seq) if batch is not None else (0, None)
 
     @staticmethod
     async def _external(uow: UnitOfWork, actor: Actor, run_id: str) -> Run:

@@ -39,9 +39,10 @@ class Server:
         env: dict[str, str] | None = None,
         key: str | None = None,
         log_name: str = "server.log",
+        port: int | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / log_name
         base = {**os.environ, "PTW_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}

@@ -1,0 +1,1 @@
+"""The bulk metric ingest endpoint of tracking clients: ``POST /api/runs/{id}/metrics`` with columns."""
