@@ -9,6 +9,7 @@ from typing import Any
 
 from ptw.domain.errors import IllegalTransition
 from ptw.domain.run_labels import default_name
+from ptw.domain.workflows import Resources
 
 
 class RunStatus(enum.StrEnum):
@@ -140,4 +141,5 @@ class RunJob:
     resource_class: str
     timeout_seconds: int | None
     checkpoint_uri: str | None = None
+    resources: Resources = field(default_factory=Resources)
     objective: str | None = None  # a search's trial: the metric whose values the optimizer is told

@@ -23,6 +23,7 @@ from ptw.domain.runs import RunJob, RunStatus
 from ptw.domain.services.execution import ExecutionService, Outcome
 from ptw.domain.services.metrics import MetricService
 from ptw.executors import protocol
+from ptw.executors.memory_watch import MB, over_limit
 from ptw.executors.run_output import RunOutput
 from ptw.executors.trial_objective import ObjectiveWatch, TrialAdvisor
 from ptw.executors.warm_runner import RunnerFailed, WarmRunner
@@ -33,7 +34,7 @@ T = TypeVar("T")
 MAX_ERROR = 4000
 COALESCE_POINTS = 50_000  # within the domain's 100,000 points per call
 _END: dict[str, Any] = {"kind": "end of messages"}
-CANCEL, TIMEOUT, SUPERSEDED, DRAIN = "cancel", "timeout", "superseded", "drain"
+CANCEL, TIMEOUT, SUPERSEDED, DRAIN, MEMORY = "cancel", "timeout", "superseded", "drain", "memory"
 # Told a trial's objective values and asked whether to prune the run (the optimizer's hook).
 PruneAdvisor = TrialAdvisor
 
@@ -71,6 +72,7 @@ class RunSupervisor:
         self.stop_reason: str | None = None
         self.pruned = False  # the optimizer told the run to stop early
         self.draining = False  # the worker is shutting down: the attempt is handed back, not finished
+        self.memory_used = 0  # bytes, once the run went over its memory limit
         self._drain = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -123,6 +125,7 @@ class RunSupervisor:
     async def _supervise(self) -> Outcome:
         loop = asyncio.get_running_loop()
         watcher = asyncio.create_task(self._watch_for_cancel())
+        weighing = asyncio.create_task(self._watch_memory())
         stdout = asyncio.create_task(self.output.pump(self.runner.process.stdout, "stdout"))
         stderr = asyncio.create_task(self.output.pump(self.runner.process.stderr, "stderr"))
         pump = asyncio.create_task(self._pump_messages())
@@ -148,20 +151,40 @@ class RunSupervisor:
                 returncode = await self.runner.stop(self.limits.kill_grace, self.limits.kill_grace)
             await asyncio.wait({stdout, stderr}, timeout=self.limits.drain_timeout)
         finally:
-            for task in (watcher, stdout, stderr, pump, stopping, telling):
+            for task in (watcher, weighing, stdout, stderr, pump, stopping, telling):
                 if task is not None:
                     task.cancel()
             await self.output.flush_dropped()
         return self._outcome(returncode)
 
+    async def _watch_memory(self) -> None:
+        limit = self.job.resources.memory_mb
+        if limit is None:
+            return
+        used = await over_limit(self.runner.pid, limit)
+        if used is not None:
+            self.memory_used = used
+            self.request_stop(MEMORY)
+
+    def _memory_text(self) -> str:
+        return (
+            f"the run's processes used {self.memory_used / MB:.0f} MB, over its memory limit of "
+            f"{self.job.resources.memory_mb} MB (memoryMb)"
+        )
+
     async def _stop_child(self) -> None:
-        """'cancel' first (the code may return by itself), then SIGTERM, then SIGKILL."""
+        """'cancel' first (the code may return by itself), then SIGTERM, then SIGKILL; a run over its
+        memory limit is killed at once, as it would go on growing while it is asked."""
         what = {
             CANCEL: "cancel requested",
             TIMEOUT: f"timed out after {self.job.timeout_seconds} s",
             DRAIN: "the worker's grace period to shut down is over",
+            MEMORY: self._memory_text() if self.stop_reason == MEMORY else "",
         }
         await self.output.system(f"{what.get(self.stop_reason or '', self.stop_reason)}: stopping the run")
+        if self.stop_reason == MEMORY:
+            await self.runner.stop(0.0, self.limits.kill_grace)
+            return
         with contextlib.suppress(RunnerFailed):
             await self.runner.send_control(protocol.CANCEL)
         if await self.runner.wait(self.limits.cancel_grace) is None:
@@ -286,6 +309,8 @@ class RunSupervisor:
             return Outcome(RunStatus.CANCELLED, summary=self.result)
         if self.stop_reason == TIMEOUT:
             return Outcome(RunStatus.FAILED, error=f"timed out after {self.job.timeout_seconds} s")
+        if self.stop_reason == MEMORY:
+            return Outcome(RunStatus.FAILED, error=self._memory_text())
         if self.stop_reason == SUPERSEDED:
             return Outcome(RunStatus.FAILED, error="this attempt was superseded")  # finish ignores it
         if self.result is not None:

@@ -20,8 +20,22 @@ class RegisterWorkflowInput:
     entrypoint: str = strawberry.field(description="`package.module:function`, installed on the executors.")
     params_schema: Any = strawberry.field(default=None, graphql_type=JSON | None)
     defaults: Any = strawberry.field(default=None, graphql_type=JSON | None)
-    gpus: int | None = None
+    gpus: int | None = strawberry.field(default=None, description="GPUs per node.")
     timeout_seconds: int | None = None
+    processes_per_node: int | None = strawberry.field(
+        default=None,
+        description="Processes per node, started by torch's elastic launcher (default: one per GPU, or 1).",
+    )
+    nodes: int | None = strawberry.field(
+        default=None, description="Executors the run takes at once (gang placement: all or none)."
+    )
+    memory_mb: int | None = strawberry.field(
+        default=None,
+        description="Memory limit of the run's processes on a node; a run over it ends FAILED.",
+    )
+    pool: str | None = strawberry.field(
+        default=None, description="The executor pool that runs it (`ptw worker --pool NAME`)."
+    )
 
     def to_spec(self) -> WorkflowSpec:
         return WorkflowSpec(
@@ -31,6 +45,10 @@ class RegisterWorkflowInput:
             defaults=self.defaults,
             gpus=self.gpus,
             timeout_seconds=self.timeout_seconds,
+            processes_per_node=self.processes_per_node,
+            nodes=self.nodes,
+            memory_mb=self.memory_mb,
+            pool=self.pool,
         )
 
 

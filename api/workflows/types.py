@@ -29,13 +29,25 @@ class Workflow(Node):
     builtin: bool = strawberry.field(description="Built-in workflows are visible to every project.")
     gpus: int
     timeout_seconds: int | None
+    processes_per_node: int
+    nodes: int
+    memory_mb: int | None
+    pool: str | None
     created_at: datetime | None
     model: strawberry.Private[workflows.Workflow]
 
     @classmethod
     def from_domain(cls, workflow: workflows.Workflow) -> Workflow:
         resources = workflow.resources
-        return cls.of(workflow, gpus=resources.gpus, timeout_seconds=resources.timeout_seconds)
+        return cls.of(
+            workflow,
+            gpus=resources.gpus,
+            timeout_seconds=resources.timeout_seconds,
+            processes_per_node=resources.processes,
+            nodes=resources.nodes,
+            memory_mb=resources.memory_mb,
+            pool=resources.pool,
+        )
 
     @strawberry.field(description="The project that registered it; null for a built-in.")
     async def project(

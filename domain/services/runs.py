@@ -43,6 +43,7 @@ def job_for(
         timeout_seconds=workflow.resources.timeout_seconds,
         checkpoint_uri=checkpoint.uri if checkpoint else None,
         objective=objective,
+        resources=workflow.resources,
     )
 
 

@@ -23,6 +23,10 @@ class WorkflowSpec:
     defaults: dict[str, Any] | None = None
     gpus: int | None = None
     timeout_seconds: int | None = None
+    processes_per_node: int | None = None
+    nodes: int | None = None
+    memory_mb: int | None = None
+    pool: str | None = None
 
 
 @dataclass
@@ -120,6 +124,13 @@ class WorkflowService:
             project_id=project_id,
             params_schema=schema,
             defaults=defaults,
-            resources=check_resources(spec.gpus, spec.timeout_seconds),
+            resources=check_resources(
+                spec.gpus,
+                spec.timeout_seconds,
+                spec.processes_per_node,
+                spec.nodes,
+                spec.memory_mb,
+                spec.pool,
+            ),
             created_at=utcnow(),
         )

@@ -91,6 +91,10 @@ class WorkflowRow(Base):
     defaults: Mapped[dict[str, Any]]
     gpus: Mapped[int] = mapped_column(Integer)
     timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    processes_per_node: Mapped[int | None] = mapped_column(Integer)
+    nodes: Mapped[int] = mapped_column(Integer, server_default="1")
+    memory_mb: Mapped[int | None] = mapped_column(Integer)
+    pool: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime | None]
 
 

@@ -109,3 +109,21 @@ async def test_processes_of_a_killed_runner_end_with_it(
     assert await wait_gone(pids) == [], "a process of the killed runner outlived it"
     await services.runs.cancel_run(actor, run.id)
     await finished(services, actor, run.id, within=15)
+
+
+async def test_a_run_over_its_memory_limit_fails_with_the_reason(
+    services: Services, actor: Actor, pool: LocalExecutorPool
+) -> None:
+    run = await start_run(services, actor, f"{PROCESSES}:grows", memory_mb=300)
+    run = await finished(services, actor, run.id, within=60)
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None and "over its memory limit of 300 MB (memoryMb)" in run.error
+    assert run.attempt == 1  # the limit is the workflow's: running it again would end the same way
+
+
+async def test_a_run_within_its_memory_limit_is_left_alone(
+    services: Services, actor: Actor, pool: LocalExecutorPool, tmp_path: Path
+) -> None:
+    run = await start_run(services, actor, f"{PROCESSES}:escapes", {"pids": str(tmp_path)}, memory_mb=2000)
+    run = await finished(services, actor, run.id, within=60)
+    assert run.status is RunStatus.SUCCEEDED, run.error
