@@ -81,7 +81,8 @@ async def test_record_of_nothing_stores_and_publishes_nothing(world: MemoryWorld
 async def test_record_refuses_bad_points_and_unknown_runs(world: MemoryWorld, run: Run) -> None:
     with pytest.raises(BadInput):
         await world.metrics.record(run.id, [*points("loss", [0]), *one("loss", 1, math.nan)])
-    assert world.db.state.metrics == {} and world.stored_run(run.id).metric_seq == 0
+    assert (await world.metrics.latest([run.id])).get(run.id, []) == []
+    assert world.stored_run(run.id).metric_seq == 0
     with pytest.raises(NotFound):
         await world.metrics.record("no-such-run", points("loss", [0]))
 

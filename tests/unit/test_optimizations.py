@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ptw.domain.errors import BadInput
+from ptw.domain.errors import BadInput, Conflict
 from ptw.domain.events import OptimizationProgressed, Progress
 from ptw.domain.optimizations import (
     Direction,
@@ -30,7 +30,7 @@ from ptw.domain.tenancy import Actor, Role
 from ptw.domain.trials import best_of, ranked, settle, tuning_results
 from ptw.domain.workflows import Workflow
 from ptw.infra.search import LocalLease, OptunaStrategy
-from tests.fixtures.memory import DuplicateKey, MemoryWorld
+from tests.fixtures.memory import MemoryWorld
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 SCHEMA = {
@@ -246,8 +246,9 @@ class Setup:
         return actor, workflow, started
 
     def end_run(self, run_id: str, status: RunStatus, summary: dict[str, Any] | None = None) -> None:
-        run = self.world.db.state.runs[run_id]
+        run = self.world.stored_run(run_id)
         run.status, run.summary = status, summary
+        self.world.db.put(run)
 
     def results(self, optimization_id: str) -> list[OptimizationResult]:
         mine = [r for r in self.world.db.state.results.values() if r.optimization_id == optimization_id]
@@ -343,7 +344,7 @@ async def test_the_store_refuses_a_second_trial_of_the_same_number() -> None:
     _, _, started = await setup.begin()
     await setup.driver.tick()
     async with setup.world.db() as uow:
-        with pytest.raises(DuplicateKey):
+        with pytest.raises(Conflict):
             await uow.optimizations.add_result(replace(_result(0), id="again", optimization_id=started.id))
 
 
@@ -353,6 +354,7 @@ async def test_a_time_budget_stops_new_trials() -> None:
     await setup.driver.tick()
     stored = setup.world.db.state.optimizations[started.id]
     stored.started_at = (stored.started_at or T0) - timedelta(seconds=61)
+    setup.world.db.put(stored)
     setup.end_run(setup.results(started.id)[0].run_id or "", RunStatus.SUCCEEDED, {"score": 1.0})
     await setup.driver.tick()
     assert len(setup.results(started.id)) == 1
@@ -377,7 +379,9 @@ async def test_cancel_stops_the_running_trials() -> None:
     actor, _, started = await setup.begin()
     await setup.driver.tick()
     runs = [r.run_id or "" for r in setup.results(started.id)]
-    setup.world.db.state.runs[runs[1]].status = RunStatus.RUNNING
+    running = setup.world.stored_run(runs[1])
+    running.status = RunStatus.RUNNING
+    setup.world.db.put(running)
     cancelled = await setup.service.cancel(actor, started.id)
     assert cancelled.status is OptimizationStatus.CANCELLED
     assert [setup.world.stored_run(r).status for r in runs] == [RunStatus.CANCELLED, RunStatus.CANCELLING]

@@ -82,11 +82,13 @@ async def test_a_viewer_cannot_update_and_an_outsider_sees_nothing(
         await world.runs.resolve_id(outsider, short_id(run.id))
 
 
-async def test_resolve_id_answers_the_one_run_a_prefix_names(world: MemoryWorld, member: Actor) -> None:
+async def test_resolve_id_answers_the_one_run_a_prefix_names(
+    world: MemoryWorld, member: Actor, workflow: Workflow
+) -> None:
     run_ids = ["abcd1234-0000-4000-8000-000000000000", "abcd5678-0000-4000-8000-000000000000"]
     async with world.db() as uow:
         for run_id in run_ids:
-            await uow.runs.add(Run(run_id, member.project_ids[0], "w", {}, T0))
+            await uow.runs.add(Run(run_id, member.project_ids[0], workflow.id, {}, T0))
         await uow.commit()
     assert await world.runs.resolve_id(member, "abcd1234") == run_ids[0]
     assert await world.runs.resolve_id(member, run_ids[1]) == run_ids[1]

@@ -211,7 +211,9 @@ async def test_list_runs_filters_and_pages_newest_first(
 ) -> None:
     runs = [await world.runs.start_run(member, workflow.id) for _ in range(5)]
     for i, run in enumerate(runs):  # distinct creation times, whatever the clock's resolution
-        world.db.state.runs[run.id].created_at = T0 + timedelta(seconds=i)
+        stored = world.stored_run(run.id)
+        stored.created_at = T0 + timedelta(seconds=i)
+        world.db.put(stored)
     await world.runs.cancel_run(member, runs[1].id)
     first = await world.runs.list_runs(member, PageRequest(first=3))
     rest = await world.runs.list_runs(member, PageRequest(first=3, after=first.items[-1].id))
