@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -63,7 +66,9 @@ def create_app(
         # Each check at the top level: {"status": "ok", "database": true, ...}
         return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, 200 if ready else 503)
 
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        if not metrics_allowed(request, settings.metrics_token):
+            return JSONResponse({"error": "/metrics needs PTW_METRICS_TOKEN or a loopback client"}, 403)
         return Response(await telemetry.scrape(services), media_type=PROMETHEUS_TEXT)
 
     @asynccontextmanager
@@ -94,6 +99,18 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+def metrics_allowed(request: Request, token: SecretStr | None) -> bool:
+    """``/metrics`` tells every project's queue depth, operation counts and executors: with a token set
+    it asks for that token, else it answers only a scraper on the same host."""
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode())
+    host = request.client.host if request.client else ""
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host).is_loopback
+    return False
 
 
 class RequestSizeLimit:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     checkpoint_key: SecretStr | None = Field(
         default=None, description="256-bit key (64 hex digits or base64): checkpoints sealed with AES-GCM"
     )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="set: /metrics asks for it (Bearer); unset: /metrics answers loopback only"
+    )
     log_level: str = "info"
 
     @field_validator("artifacts_url")

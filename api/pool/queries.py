@@ -10,7 +10,8 @@ from ptw.api.pool.types import ExecutorPool
 
 @strawberry.type
 class PoolQueries:
-    @strawberry.field(description="Workers, busy ones, queue depth and how many workers are wanted.")
+    @strawberry.field(
+        description="Workers, busy ones, queue depth and how many workers are wanted (admin keys only)."
+    )
     async def executor_pool(self, info: Info) -> ExecutorPool:
-        info.context.actor  # noqa: B018 -- any authenticated key may read the pool
-        return ExecutorPool.from_domain(await info.context.services.pool.state())
+        return ExecutorPool.from_domain(await info.context.services.pool.state_for(info.context.actor))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ptw.domain.errors import Forbidden
 from ptw.domain.executors import PoolState, desired_workers
 from ptw.domain.ports import ExecutorRegistry, JobQueue
+from ptw.domain.tenancy import Actor, Role
 
 
 @dataclass
@@ -14,6 +16,13 @@ class PoolService:
     queue: JobQueue
     min_workers: int = 0
     max_workers: int = 1
+
+    async def state_for(self, actor: Actor) -> PoolState:
+        """The fleet-wide pool, for admins only: its executors, devices and every project's queue depth
+        are the operator's business, not a viewer's (docs/security.md)."""
+        if Role.ADMIN not in actor.roles.values():
+            raise Forbidden("the executor pool is shown to admin keys only")
+        return await self.state()
 
     async def state(self) -> PoolState:
         executors = await self.registry.alive()

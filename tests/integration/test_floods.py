@@ -146,3 +146,21 @@ async def test_an_unknown_prefix_is_answered_from_memory(services: Services, adm
         wrong = GraphQL(http, f"ptw_{prefix}_" + "z" * 43)
         assert (await wrong.post("{ viewer { id } }")).status_code == 401
         assert (await GraphQL(http, admin.secret).data("{ viewer { id } }"))["viewer"]["id"]
+
+
+async def test_metrics_answer_loopback_or_the_token_only(services: Services) -> None:
+    def from_address(app: Starlette, host: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=(host, 1)), base_url="http://t"
+        )
+
+    default = app_with(services)
+    async with from_address(default, "127.0.0.1") as local, from_address(default, "203.0.113.9") as remote:
+        assert (await local.get("/metrics")).status_code == 200
+        assert (await remote.get("/metrics")).status_code == 403
+    tokened = app_with(services, metrics_token="scrape-me")
+    async with from_address(tokened, "203.0.113.9") as remote:
+        assert (await remote.get("/metrics")).status_code == 403
+        assert (await remote.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 403
+        scraped = await remote.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert scraped.status_code == 200 and "ptw_" in scraped.text

@@ -371,10 +371,14 @@ async def test_a_viewer_reads_everything_of_its_project(gql: GraphQL, services: 
     data = await viewer.data(
         """query($id: ID!) { run(id: $id) { id status project { name } workflow { name }
              metrics(key: "loss") { total } latestMetrics { key } checkpoints { id } }
-           runs { edges { node { id } } } workflows { edges { node { id } } } executorPool { workers } }""",
+           runs { edges { node { id } } } workflows { edges { node { id } } } }""",
         {"id": run_id},
     )
     assert data["run"]["project"]["name"] == "alpha" and data["runs"]["edges"]
+    # The fleet-wide pool (every project's queue depth, the executors and their devices) is the
+    # operator's: admin keys only.
+    assert error_codes(await viewer("{ executorPool { workers } }")) == ["FORBIDDEN"]
+    assert (await gql.data("{ executorPool { workers } }"))["executorPool"]["workers"] >= 0
 
 
 # --- API keys -----------------------------------------------------------------------------------------
