@@ -289,6 +289,17 @@ class SearchStrategy(Protocol):
         ...
 
 
+class ParameterImportance(Protocol):
+    """How much each parameter of a search explains its objective, from the trials so far."""
+
+    def importance(
+        self, optimization: Optimization, trials: Sequence[OptimizationResult]
+    ) -> dict[str, float]:
+        """Each parameter of the space over the complete trials, highest first, summing to 1; empty while
+        too few trials are complete to say."""
+        ...
+
+
 class OptimizationLease(Protocol):
     """Who drives an optimization now: with several API replicas, each search is advanced by one."""
 

@@ -27,7 +27,7 @@ from ptw.infra.live.memory_registry import InMemoryExecutorRegistry
 from ptw.infra.params_validator import JsonSchemaValidator
 from ptw.infra.queue.memory_queue import InMemoryJobQueue
 from ptw.infra.ratelimit import RateLimiter, auth_failure_limiter_for, rate_limiter_for
-from ptw.infra.search import LocalLease, OptunaStrategy, PostgresLease
+from ptw.infra.search import LocalLease, OptunaImportance, OptunaStrategy, PostgresLease
 from ptw.infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         runs=RunService(uow, bus, queue, validator),
         metrics=metrics,
         execution=ExecutionService(uow, bus, queue, settings.max_attempts),
-        optimizations=OptimizationService(uow, bus, strategy, validator),
+        optimizations=OptimizationService(uow, bus, strategy, validator, importance=OptunaImportance()),
         registry=registry,
         recovery=RecoveryService(uow, bus, queue, settings.max_attempts),
         tracking=TrackingService(uow, bus, metrics),

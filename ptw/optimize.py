@@ -15,7 +15,7 @@ from ptw.client import GraphQLClient, GraphQLError
 from ptw.watch import WORKFLOW
 
 console = Console()
-RESULT_FIELDS = "id number state value config metrics"
+RESULT_FIELDS = "id number state value config metrics run { status }"
 START = """mutation($input: StartOptimizationInput!) {
   startOptimization(input: $input) { id status kind }
 }"""
@@ -33,7 +33,9 @@ FINAL = f"""query($id: ID!) {{
     best {{ {RESULT_FIELDS} }}
   }}
 }}"""
-_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAILED": "red", "RUNNING": "cyan"}
+_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAILED": "red", "RUNNING": "cyan", "QUEUED": "dim"}
+# A trial's result is RUNNING from the moment its run is created; until that run starts it is waiting.
+_WAITING = {"QUEUED": "QUEUED", "STARTING": "QUEUED"}
 
 
 def read_space(space: str | None) -> Any:
@@ -106,7 +108,7 @@ class TrialTable:
             return
         number = result["number"] if result["number"] is not None else len(self.trials)
         if event["progress"] == "TRIAL_REPORTED":
-            result = {**self.trials.get(number, result), "value": event["value"], "step": event["step"]}
+            result = {**self.trials.get(number, {}), **result, "value": event["value"], "step": event["step"]}
         self.trials[number] = {**self.trials.get(number, {}), **result}
 
     def render(self) -> Table:
@@ -122,7 +124,7 @@ class TrialTable:
             shown = f"{value:.6g}" if isinstance(value, int | float) else "-"
             if trial.get("state") == "RUNNING" and trial.get("step") is not None:
                 shown += f" @{trial['step']}"
-            state = trial.get("state", "?")
+            state = _shown_state(trial)
             best = trial.get("id") == self.best_id
             table.add_row(
                 f"{'★ ' if best else ''}{number}",
@@ -132,6 +134,12 @@ class TrialTable:
                 style="bold" if best else None,
             )
         return table
+
+
+def _shown_state(trial: dict[str, Any]) -> str:
+    state = str(trial.get("state", "?"))
+    run_status = (trial.get("run") or {}).get("status")
+    return _WAITING.get(run_status, state) if state == "RUNNING" else state
 
 
 def _nodes(optimization: dict[str, Any]) -> list[dict[str, Any]]:

@@ -102,6 +102,17 @@ class Optimization(Node):
         best = await info.context.services.optimizations.best(info.context.actor, self.model.id)
         return OptimizationResult.from_domain(best) if best is not None else None
 
+    @strawberry.field(
+        graphql_type=JSON | None,
+        description="How much each parameter of the space explains the objective over the complete trials "
+        "(Optuna's fANOVA importance evaluator): {name: share}, highest first, summing to 1; {} until a few "
+        "trials are complete; null for a tuning.",
+    )
+    async def importance(self, info: Info) -> dict[str, float] | None:
+        return await info.context.services.optimizations.parameter_importance(
+            info.context.actor, self.model.id
+        )
+
 
 @strawberry.enum(description="What happened to an optimization.")
 class OptimizationProgress(enum.Enum):

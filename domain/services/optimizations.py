@@ -6,6 +6,7 @@ search from the database, so any process (an API replica, an executor) can take 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from ptw.domain.ports import (
     EventBus,
     Page,
     PageRequest,
+    ParameterImportance,
     ParamsValidator,
     SearchStrategy,
     UnitOfWork,
@@ -101,6 +103,7 @@ class OptimizationService:
     strategy: SearchStrategy
     validator: ParamsValidator
     on_start: Callable[[], None] | None = None  # wakes the driver, so a new search starts at once
+    importance: ParameterImportance | None = None
     _not_trials: set[str] = field(default_factory=set)
 
     async def get(self, actor: Actor, optimization_id: str) -> Optimization:
@@ -154,6 +157,16 @@ class OptimizationService:
         optimization = await self.get(actor, optimization_id)
         async with self.uow() as uow:
             return best_of(optimization, await uow.optimizations.all_results(optimization_id))
+
+    async def parameter_importance(self, actor: Actor, optimization_id: str) -> dict[str, float] | None:
+        """How much each parameter explains the objective so far; None for a tuning (it has no space)."""
+        optimization = await self.get(actor, optimization_id)
+        if optimization.kind is not OptimizationKind.HYPERPARAMETER_SEARCH or self.importance is None:
+            return None
+        async with self.uow() as uow:
+            trials = await uow.optimizations.all_results(optimization_id)
+        # The evaluator fits a random forest: off the event loop, so other requests go on meanwhile.
+        return await asyncio.to_thread(self.importance.importance, optimization, trials)
 
     async def start(self, actor: Actor, project_id: str | None, spec: OptimizationSpec) -> Optimization:
         project_id = actor.default_project(project_id)

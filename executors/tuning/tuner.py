@@ -4,7 +4,7 @@ Entrypoint ``executors.tuning.tuner:tune``. Params (see ``BUILTINS``): target, t
 warmup, tolerance, low_precision_tolerance, batch_sizes, threads. The baseline ``eager-fp32`` is built and
 timed first and kept: each variant's rounds alternate with rounds of the baseline, and its speedup compares
 neighbouring rounds, so a machine that got busier or quieter during the job does not flatter or penalize a
-variant (see ``measure``). Progress: ``variant_index``,
+variant (see ``measure``). Progress: ``variants_planned`` at step 0, then ``variant_index``,
 ``throughput`` and ``speedup`` logged at step = the variant's index (0 is the baseline), one line per variant
 on stdout, and ``best_speedup`` at the end. ``ctx.cancelled`` is checked between steps and variants; a
 cancelled tuning returns what it measured so far. The summary is described in ``tune``.
@@ -114,6 +114,8 @@ def tune(ctx: Any) -> dict[str, Any]:
         threads=params["threads"],
         cuda=cuda_features() if device.type == "cuda" else (False, False),
     )
+    # How many variants follow the baseline, so that a watcher can tell how far the job has come.
+    ctx.log({"variants_planned": float(len(variants))}, 0)
     _progress(ctx, 0, _baseline_outcome(base_step, base_memory, tolerances[0]))
     outcomes: list[Outcome] = []
 

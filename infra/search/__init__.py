@@ -1,6 +1,8 @@
-"""Hyperparameter search adapters: Optuna's samplers and pruners, and the lease on who drives a search."""
+"""Hyperparameter search adapters: Optuna's samplers, pruners and importance evaluators, and the lease on
+who drives a search."""
 
+from ptw.infra.search.importance import OptunaImportance
 from ptw.infra.search.lease import LocalLease, PostgresLease
 from ptw.infra.search.optuna_strategy import OptunaStrategy
 
-__all__ = ["LocalLease", "OptunaStrategy", "PostgresLease"]
+__all__ = ["LocalLease", "OptunaImportance", "OptunaStrategy", "PostgresLease"]

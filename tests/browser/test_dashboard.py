@@ -130,7 +130,14 @@ def test_cancelling_a_long_run_from_its_page(pages: Browser) -> None:
     page.wait_for_url(re.compile(r"#/runs/"))
     expect(page.locator(".page-head .badge")).to_have_text("RUNNING", timeout=LIVE)
     wait_for_more_points(page, "loss", 0)
+    # Cancelling asks first: saying no keeps the run going.
     page.get_by_role("button", name="Cancel run").click()
+    expect(page.get_by_role("alertdialog")).to_contain_text("Stop this run?")
+    page.get_by_role("button", name="Keep running").click()
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
+    expect(page.locator(".page-head .badge")).to_have_text("RUNNING")
+    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_role("button", name="Yes, cancel run").click()
     expect(page.locator(".page-head .badge")).to_have_text("CANCELLED", timeout=LIVE)
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     shoot(page, "06-run-cancelled")
@@ -212,17 +219,38 @@ def test_an_optimization_shows_its_trials_best_and_pruned(pages: Browser) -> Non
     expect(page.locator("tr.pruned")).to_have_count(2)
     expect(page.locator("tr.best")).to_contain_text("0.965")
     expect(page.locator(".kv-row.best")).to_contain_text("0.965")
-    # Objective by trial, then against each numeric parameter.
+    # Learning curves, objective by trial, parallel coordinates, importance, then against each parameter.
     expect(page.locator(".chart h3")).to_have_text(
-        ["Objective by trial", "Objective against lr", "Objective against hidden"]
+        [
+            "Learning curves: val_accuracy",
+            "Objective by trial",
+            "Parallel coordinates",
+            "Parameter importance",
+            "Objective against lr",
+            "Objective against hidden",
+        ]
     )
+    # lr is searched on a log scale: its axes are log axes.
+    expect(page.locator(".chart", has_text="Objective against lr")).to_have_attribute("data-x-scale", "log")
+    expect(page.locator(".chart", has_text="Objective against hidden")).to_have_attribute(
+        "data-x-scale", "linear"
+    )
+    expect(page.locator(".parallel g.axis[data-axis='lr']")).to_have_class(re.compile(r"\blog\b"))
+    expect(page.locator(".parallel polyline.trial")).to_have_count(5)  # every trial with a value
+    expect(page.locator(".parallel polyline.trial.pruned")).to_have_count(2)
     shoot(page, "08-optimization-search")
 
 
+def variant(name: str, **settings: Any) -> dict[str, Any]:
+    """A tuning result's config as the tuner stores it: every setting, null or false where it is off."""
+    off = {"compile": None, "amp": None, "channels_last": False, "tf32": False, "threads": None}
+    return {"variant": name, "batch_size": 64, **off, **settings}
+
+
 def test_a_tuning_shows_speedups_as_bars(pages: Browser) -> None:
-    variants = [({"compile": False, "amp": False}, 1.0), ({"compile": True, "amp": False}, 1.6)]
-    variants.append(({"compile": True, "amp": True}, 2.3))
-    variants.append(({"compile": False, "amp": True}, 0.9))
+    variants = [(variant("eager-fp32"), 1.0), (variant("compile", compile="default"), 1.6)]
+    variants.append((variant("combined", compile="default", amp="bf16"), 2.3))
+    variants.append((variant("amp-bf16", amp="bf16"), 0.9))
     results = [
         {**search_result(i, "COMPLETE", 1000 * x, 0, 0), "config": config, "metrics": {"speedup": x}}
         for i, (config, x) in enumerate(variants, 1)
@@ -235,6 +263,18 @@ def test_a_tuning_shows_speedups_as_bars(pages: Browser) -> None:
     expect(bars).to_have_count(4)
     expect(bars.first.locator(".bar-value")).to_have_text("2.3\N{MULTIPLICATION SIGN}")  # fastest first
     expect(page.locator(".bar.slower")).to_have_count(1)
+    # A variant reads as its name and the settings it has; the null and false ones are left out.
+    label = bars.first.locator(".bar-label")
+    expect(label.locator(".variant-name")).to_have_text("combined")
+    expect(label.locator(".chip")).to_have_text(["batch_size 64", "compile default", "amp bf16"])
+    expect(page.locator(".variant", has_text="null")).to_have_count(0)
+    # The speedup stands next to the throughput in the results.
+    expect(page.locator("table.results thead th")).to_have_text(
+        ["#", "State", "Throughput", "Speedup", "Variant", "Metrics", "Run"]
+    )
+    fastest = page.locator("table.results tbody tr", has_text="combined")
+    expect(fastest.locator("td").nth(2)).to_have_text("2,300/s")
+    expect(fastest.locator("td.speedup")).to_have_text("2.3\N{MULTIPLICATION SIGN}")
     shoot(page, "09-optimization-tuning")
 
 
@@ -277,7 +317,7 @@ def test_a_real_search_shows_every_trial_its_best_and_its_pruned_trials(pages: B
     }
     started = graphql(server, START, {"input": search})["startOptimization"]
     query = """query($id: ID!) { optimization(id: $id) { status
-        results(first: 100) { edges { node { id state value } } } best { id value } } }"""
+        results(first: 100) { edges { node { id number state value } } } best { id value } } }"""
     deadline = time.monotonic() + 120
     while (done := graphql(server, query, {"id": started["id"]})["optimization"])["status"] not in (
         "SUCCEEDED",
@@ -294,5 +334,19 @@ def test_a_real_search_shows_every_trial_its_best_and_its_pruned_trials(pages: B
     expect(page.locator("table.results tbody tr")).to_have_count(len(results))
     expect(page.locator("tr.pruned")).to_have_count(pruned)
     expect(page.locator("tr.best")).to_have_count(1)
-    expect(page.locator(".chart h3").first).to_have_text("Objective by trial")
+    # One numbering: the table's trial numbers are the API's (and the CLI's), from 0.
+    shown = page.locator("table.results tbody tr td:first-child").all_inner_texts()
+    assert sorted(int(text.strip(" ★")) for text in shown) == sorted(r["number"] for r in results)
+    assert 0 in [r["number"] for r in results]
+    # Every trial's learning curve on one chart, the pruned ones marked where they stopped.
+    curves = page.locator(".chart[data-key='learning-curves']")
+    expect(curves).to_have_attribute("data-trials", str(len(results)))
+    expect(curves).to_have_attribute("data-pruned", str(pruned))
+    expect(page.locator(".parallel polyline.trial")).to_have_count(len(results))
+    complete = sum(1 for r in results if r["state"] == "COMPLETE")
+    importance = page.locator(".importance")
+    if complete >= 3:  # fANOVA's minimum
+        expect(importance.locator(".bar-row[data-param='x'] .bar-value")).to_have_text("100%")
+    else:
+        expect(importance).to_contain_text("at least three complete trials")
     shoot(page, "12-optimization-real-search")

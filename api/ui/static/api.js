@@ -9,6 +9,8 @@ export class GraphQLError extends Error {
   constructor(errors) {
     super(errors.map((error) => error.message).join("; "));
     this.code = errors[0]?.extensions?.code;
+    // Where in the input a BAD_USER_INPUT points ("space.lr.low"), for forms to mark the field.
+    this.path = errors[0]?.extensions?.path;
   }
 }
 

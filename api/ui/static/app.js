@@ -1,6 +1,8 @@
 // The dashboard's shell: logging in with a key, the project switcher, navigation and hash routes.
 import { closeConnection, dropConnection, onConnection, query } from "./api.js";
 import { errorBox, h, replace } from "./dom.js";
+import * as compare from "./pages/compare.js";
+import * as optimize from "./pages/optimize.js";
 import * as optimizations from "./pages/optimizations.js";
 import * as pool from "./pages/pool.js";
 import * as run from "./pages/run.js";
@@ -12,7 +14,9 @@ const VIEWER = `{ viewer { id name projects { id name role } } }`;
 // Hash routes keep every page at "/", the one path the server serves HTML on.
 const ROUTES = [
   [/^#\/runs\/([^/]+)$/, run.render, "runs"],
+  [/^#\/compare\/([^/]*)$/, compare.render, "runs"],
   [/^#\/new(?:\/([^/]+))?$/, start.render, "new"],
+  [/^#\/optimize(?:\/([^/]+))?$/, optimize.render, "optimizations"],
   [/^#\/optimizations\/([^/]+)$/, optimizations.renderDetail, "optimizations"],
   [/^#\/optimizations$/, optimizations.renderList, "optimizations"],
   [/^#\/executors$/, pool.render, "executors"],

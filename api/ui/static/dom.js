@@ -43,13 +43,23 @@ export function shortId(id) {
   }
 }
 
+/**
+ * A number as people read it: integers whole, with separators; others to four significant digits but never
+ * fewer than their integer digits (2500.17 is "2,500.2", not "25" or "2.5e+3"); very small or very large
+ * magnitudes in exponent form.
+ */
 export function number(value) {
   if (value === null || value === undefined) return "—";
   if (typeof value !== "number") return String(value);
-  if (Number.isInteger(value)) return value.toLocaleString("en-US");
+  if (!Number.isFinite(value)) return Number.isNaN(value) ? "NaN" : value > 0 ? "∞" : "−∞";
   const magnitude = Math.abs(value);
-  if (magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e6)) return value.toExponential(3);
-  return value.toPrecision(4).replace(/\.?0+$/, "");
+  if (magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e9)) {
+    const [mantissa, exponent] = value.toExponential(3).split("e");
+    return `${mantissa.replace(/\.?0+$/, "")}e${exponent.replace("+", "")}`;
+  }
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
+  const integerDigits = magnitude >= 1 ? Math.floor(Math.log10(magnitude)) + 1 : 0;
+  return value.toLocaleString("en-US", { maximumSignificantDigits: Math.min(21, Math.max(4, integerDigits + 1)) });
 }
 
 export function compactValue(value) {
@@ -104,7 +114,11 @@ export function keyValues(object, { empty = "—" } = {}) {
   return h(
     "span",
     { class: "chips" },
-    entries.map(([key, value]) => h("span", { class: "chip" }, h("b", {}, key), " ", compactValue(value))),
+    entries.map(([key, value]) => {
+      const text = compactValue(value);
+      // A long value (a nested params object) is cut to the chip's width; the whole of it is its title.
+      return h("span", { class: "chip", title: `${key} ${text}` }, h("b", {}, key), " ", text);
+    }),
   );
 }
 

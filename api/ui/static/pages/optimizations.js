@@ -1,6 +1,6 @@
-// Optimizations: the project's list, and one optimization's results, best result and charts.
+// Optimizations: the project's list, and one optimization's results, best result and charts (a search's in
+// search.js, a tuning's in tuning.js).
 import { query, subscribe } from "../api.js";
-import { PALETTE, scatterChart } from "../chart.js";
 import {
   clock,
   emptyState,
@@ -14,6 +14,8 @@ import {
   statusBadge,
   timeAgo,
 } from "../dom.js";
+import { drawSearch, searchCache } from "./search.js";
+import { followMeasuring, speedupBars, variantLabel } from "./tuning.js";
 
 const LIST = `query Optimizations($projectId: ID!) {
   optimizations(filter: {projectId: $projectId}, first: 100) {
@@ -25,7 +27,7 @@ const DETAIL = `query Optimization($id: ID!) {
     id kind status objective direction space sampler pruner maxTrials maxParallel error createdAt finishedAt
     workflow { name }
     best { id value config }
-    results(first: 1000) { edges { node { id number config value state metrics createdAt run { id status } } } }
+    results(first: 1000) { edges { node { id number lastStep config value state metrics createdAt run { id status } } } }
   }
 }`;
 const PROGRESS = `subscription Progress($id: ID!) { optimizationProgress(optimizationId: $id) { optimization { id status } } }`;
@@ -39,6 +41,7 @@ export function renderList(main, { project }) {
       "div",
       { class: "page-head" },
       h("div", {}, h("h1", {}, "Optimizations"), h("p", { class: "muted" }, `Project ${project.name}`)),
+      h("a", { class: "button primary", href: "#/optimize" }, "Start a search"),
     ),
     content,
   );
@@ -97,6 +100,7 @@ export function renderList(main, { project }) {
 
 export function renderDetail(main, { params: [id] }) {
   const charts = [];
+  const cache = searchCache();
   const clearCharts = () => charts.splice(0).forEach((chart) => chart.destroy());
   let pending = null;
   const load = () =>
@@ -104,7 +108,7 @@ export function renderDetail(main, { params: [id] }) {
       .then((data) => {
         if (!data.optimization) throw new Error("This optimization does not exist, or is not visible to this key.");
         clearCharts();
-        draw(main, data.optimization, charts);
+        draw(main, data.optimization, charts, cache);
       })
       .catch((error) => replace(main, errorBox(error)));
   load();
@@ -122,9 +126,9 @@ export function renderDetail(main, { params: [id] }) {
   };
 }
 
-function draw(main, optimization, charts) {
-  // Results come best first; a trial keeps its own number (from 1), in the table and on the charts.
-  const results = optimization.results.edges.map((edge, i) => ({ ...edge.node, trial: (edge.node.number ?? i) + 1 }));
+function draw(main, optimization, charts, cache) {
+  // Results come best first; a trial keeps the number the API and the CLI give it (from 0).
+  const results = optimization.results.edges.map((edge, i) => ({ ...edge.node, trial: edge.node.number ?? i }));
   const maximize = optimization.direction === "MAXIMIZE";
   const tuning = optimization.kind === "PERFORMANCE_TUNING";
   const chartGrid = h("div", { class: "charts" });
@@ -160,121 +164,69 @@ function draw(main, optimization, charts) {
         { class: "kv-row best" },
         h("span", { class: "label" }, "Best"),
         optimization.best
-          ? h("span", {}, h("b", {}, number(optimization.best.value)), " ", keyValues(optimization.best.config))
+          ? h(
+              "span",
+              {},
+              h("b", {}, number(optimization.best.value)),
+              " ",
+              tuning ? variantLabel(optimization.best.config) : keyValues(optimization.best.config),
+            )
           : h("span", { class: "muted" }, "no complete result yet"),
       ),
     ),
-    h("h2", {}, tuning ? "Speedup of each variant" : "Trials"),
+    tuning
+      ? h("h2", {}, "Speedup of each variant")
+      : h("div", { class: "section-head" }, h("h2", {}, "Trials"), cache.settings.controls()),
     chartGrid,
     h("h2", {}, "Results"),
-    resultsTable(results, optimization.best?.id),
+    resultsTable(results, optimization.best?.id, tuning),
   );
-  if (!results.length) {
-    replace(chartGrid, emptyState("No results yet", "Trials appear here as they complete."));
+  if (tuning) {
+    if (results.length) chartGrid.append(speedupBars(results));
+    else {
+      // The tuner reports its variants only at its end: until then, follow what it measures.
+      const box = h("div", { class: "wide-slot" });
+      chartGrid.append(box);
+      charts.push({ destroy: followMeasuring(box, optimization.id) });
+    }
     return;
   }
-  if (tuning) chartGrid.append(speedupBars(results));
-  else {
-    for (const chart of searchCharts(results, maximize)) {
-      charts.push(chart);
-      chartGrid.append(chart.element);
-    }
+  if (!results.length) {
+    replace(chartGrid, emptyState("No results yet", "Trials appear here as they start."));
+    return;
   }
+  charts.push(...drawSearch(chartGrid, optimization, results, cache));
 }
 
-/** Objective by trial with the best so far, then the objective against each numeric parameter. */
-function searchCharts(results, maximize) {
-  const scored = results.filter((result) => typeof result.value === "number");
-  const complete = scored.filter((result) => result.state !== "PRUNED").sort((a, b) => a.trial - b.trial);
-  const pruned = scored.filter((result) => result.state === "PRUNED");
-  let best = null;
-  const bestSoFar = complete.map((result) => {
-    best = best === null ? result.value : maximize ? Math.max(best, result.value) : Math.min(best, result.value);
-    return [result.trial, best];
-  });
-  const charts = [
-    scatterChart("Objective by trial", "trial", [
-      { label: "complete", color: PALETTE[0], points: complete.map((r) => [r.trial, r.value]) },
-      { label: "pruned", color: "#94a3b8", points: pruned.map((r) => [r.trial, r.value]) },
-      { label: "best so far", color: PALETTE[4], points: bestSoFar, lines: true },
-    ]),
-  ];
-  const names = [...new Set(scored.flatMap((result) => Object.keys(result.config ?? {})))];
-  for (const name of names) {
-    const numeric = scored.filter((result) => typeof result.config?.[name] === "number");
-    if (numeric.length < 2) continue;
-    charts.push(
-      scatterChart(`Objective against ${name}`, name, [
-        {
-          label: "complete",
-          color: PALETTE[1],
-          points: numeric.filter((r) => r.state !== "PRUNED").map((r) => [r.config[name], r.value]),
-        },
-        {
-          label: "pruned",
-          color: "#94a3b8",
-          points: numeric.filter((r) => r.state === "PRUNED").map((r) => [r.config[name], r.value]),
-        },
-      ]),
-    );
-  }
-  return charts;
-}
-
-/** Horizontal bars of ``metrics.speedup``, fastest first; plain elements read better than a canvas here. */
-function speedupBars(results) {
-  const measured = results
-    .filter((result) => typeof result.metrics?.speedup === "number")
-    .sort((a, b) => b.metrics.speedup - a.metrics.speedup);
-  if (!measured.length) return emptyState("No speedups measured", "Variants report metrics.speedup when measured.");
-  const top = Math.max(...measured.map((result) => result.metrics.speedup), 1);
-  return h(
-    "section",
-    { class: "card bars", dataset: { points: String(measured.length) } },
-    measured.map((result) =>
-      h(
-        "div",
-        { class: "bar-row" },
-        h("span", { class: "bar-label" }, keyValues(result.config)),
-        h(
-          "span",
-          { class: "bar-track" },
-          h("span", {
-            class: result.metrics.speedup >= 1 ? "bar faster" : "bar slower",
-            style: `width:${(100 * result.metrics.speedup) / top}%`,
-          }),
-          h("span", { class: "baseline", style: `left:${100 / top}%` }),
-        ),
-        h("span", { class: "bar-value" }, `${number(result.metrics.speedup)}×`),
-      ),
-    ),
-  );
-}
-
-function resultsTable(results, bestId) {
+function resultsTable(results, bestId, tuning) {
   if (!results.length) return h("div", { class: "card flush" }, emptyState("No results yet"));
+  const labels = tuning
+    ? ["#", "State", "Throughput", "Speedup", "Variant", "Metrics", "Run"]
+    : ["#", "State", "Value", "Config", "Metrics", "Run"];
   return h(
     "div",
     { class: "card flush" },
     h(
       "table",
       { class: "table results" },
-      h("thead", {}, h("tr", {}, ["#", "State", "Value", "Config", "Metrics", "Run"].map((label) => h("th", {}, label)))),
+      h("thead", {}, h("tr", {}, labels.map((label) => h("th", {}, label)))),
       h(
         "tbody",
         {},
-        results.map((result) =>
-          h(
+        results.map((result) => {
+          const { speedup, ...metrics } = result.metrics ?? {};
+          return h(
             "tr",
             {
               class: [result.state === "PRUNED" ? "pruned" : "", result.id === bestId ? "best" : ""].join(" ").trim(),
-              dataset: { state: result.state },
+              dataset: { state: result.state, trial: String(result.trial) },
             },
             h("td", {}, result.trial, result.id === bestId ? h("span", { class: "star", title: "best" }, " ★") : null),
             h("td", {}, statusBadge(result.state)),
-            h("td", { class: "strong" }, number(result.value)),
-            h("td", {}, keyValues(result.config)),
-            h("td", {}, keyValues(result.metrics)),
+            h("td", { class: "strong" }, tuning && typeof result.value === "number" ? `${number(result.value)}/s` : number(result.value)),
+            tuning ? h("td", { class: "strong speedup" }, typeof speedup === "number" ? `${number(speedup)}×` : "—") : null,
+            h("td", {}, tuning ? variantLabel(result.config) : keyValues(result.config)),
+            h("td", {}, keyValues(tuning ? metrics : result.metrics)),
             h(
               "td",
               {},
@@ -282,8 +234,8 @@ function resultsTable(results, bestId) {
                 ? h("a", { href: `#/runs/${encodeURIComponent(result.run.id)}`, class: "mono" }, shortId(result.run.id))
                 : "—",
             ),
-          ),
-        ),
+          );
+        }),
       ),
     ),
   );

@@ -1,6 +1,6 @@
 // One run: live charts of its metrics, its events and output, its checkpoints, and a cancel button.
 import { query, subscribe } from "../api.js";
-import { MetricChart, PALETTE } from "../chart.js";
+import { ChartSettings, MetricChart, PALETTE } from "../chart.js";
 import {
   ACTIVE,
   bytes,
@@ -25,9 +25,10 @@ const RUN = `query Run($id: ID!) {
     checkpoints { id attempt step uri sizeBytes createdAt }
   }
 }`;
+const CHECKPOINTS = `query Checkpoints($id: ID!) { run(id: $id) { id checkpoints { id attempt step uri sizeBytes createdAt } } }`;
 const CANCEL = `mutation Cancel($id: ID!) { cancelRun(id: $id) { id status } }`;
 const METRICS = `subscription Metrics($runId: ID!, $after: String) {
-  runMetrics(runId: $runId, after: $after) { cursor points { key step value } }
+  runMetrics(runId: $runId, after: $after) { cursor points { key step value timestamp } }
 }`;
 const EVENTS = `subscription Events($runId: ID!) {
   runEvents(runId: $runId) {
@@ -36,13 +37,15 @@ const EVENTS = `subscription Events($runId: ID!) {
   }
 }`;
 const HISTORY_POINTS = 1000;
+// Checkpoints have no event of their own: a live run's list is read again this often.
+const CHECKPOINT_REFRESH_MS = 3000;
 const MAX_LOG_LINES = 400;
 
 /** One query for the downsampled history of every key (aliases m0, m1, …). */
 function historyQuery(keys) {
   const variables = keys.map((_, i) => `$k${i}: String!`).join(", ");
   const fields = keys
-    .map((_, i) => `m${i}: metrics(key: $k${i}, maxPoints: ${HISTORY_POINTS}) { key total points { step value } }`)
+    .map((_, i) => `m${i}: metrics(key: $k${i}, maxPoints: ${HISTORY_POINTS}) { key total points { step value timestamp } }`)
     .join("\n");
   return `query History($id: ID!, ${variables}) { run(id: $id) { ${fields} } }`;
 }
@@ -50,6 +53,7 @@ function historyQuery(keys) {
 export function render(main, { params: [runId] }) {
   let run = null;
   const charts = new Map();
+  const settings = new ChartSettings();
   const stops = [];
   const head = h("div", { class: "page-head" });
   const overview = h("div", { class: "card" });
@@ -61,7 +65,7 @@ export function render(main, { params: [runId] }) {
     h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "Runs"), " / ", shortId(runId)),
     head,
     overview,
-    h("h2", {}, "Metrics"),
+    h("div", { class: "section-head" }, h("h2", {}, "Metrics"), settings.controls()),
     chartGrid,
     h(
       "div",
@@ -73,7 +77,7 @@ export function render(main, { params: [runId] }) {
 
   const chartOf = (key) => {
     if (!charts.has(key)) {
-      const chart = new MetricChart(key, PALETTE[charts.size % PALETTE.length]);
+      const chart = new MetricChart(key, PALETTE[charts.size % PALETTE.length], settings);
       charts.set(key, chart);
       if (charts.size === 1) chartGrid.replaceChildren();
       chartGrid.append(chart.element);
@@ -82,7 +86,13 @@ export function render(main, { params: [runId] }) {
   };
 
   let cancelling = false;
+  let confirming = false;
+  const confirmCancel = (yes) => {
+    confirming = yes;
+    update({});
+  };
   const cancel = async () => {
+    confirming = false;
     cancelling = true;
     update({});
     try {
@@ -113,8 +123,17 @@ export function render(main, { params: [runId] }) {
         "div",
         { class: "actions" },
         statusBadge(run.status),
-        cancellable
-          ? h("button", { class: "button danger", disabled: cancelling, onclick: cancel }, "Cancel run")
+        cancellable && !confirming
+          ? h("button", { class: "button danger", disabled: cancelling, onclick: () => confirmCancel(true) }, "Cancel run")
+          : null,
+        cancellable && confirming
+          ? h(
+              "span",
+              { class: "confirm", role: "alertdialog", "aria-label": "Cancel this run?" },
+              "Stop this run?",
+              h("button", { class: "button danger", onclick: cancel }, "Yes, cancel run"),
+              h("button", { class: "button ghost", onclick: () => confirmCancel(false) }, "Keep running"),
+            )
           : null,
       ),
     );
@@ -168,7 +187,7 @@ export function render(main, { params: [runId] }) {
   };
 
   const refreshCheckpoints = () =>
-    query(RUN, { id: runId })
+    query(CHECKPOINTS, { id: runId })
       .then((data) => drawCheckpoints(data.run.checkpoints))
       .catch(() => {});
 
@@ -239,8 +258,12 @@ export function render(main, { params: [runId] }) {
   const ticker = setInterval(() => {
     if (run && ACTIVE.has(run.status)) elapsed.textContent = duration(run.startedAt, run.finishedAt);
   }, 1000);
+  const checkpointTicker = setInterval(() => {
+    if (run && ACTIVE.has(run.status)) refreshCheckpoints();
+  }, CHECKPOINT_REFRESH_MS);
   return () => {
     clearInterval(ticker);
+    clearInterval(checkpointTicker);
     stops.forEach((stop) => stop());
     charts.forEach((chart) => chart.destroy());
   };

@@ -1,5 +1,7 @@
-// The runs of the chosen project, newest first, kept current by the projectRuns subscription.
+// The runs of the chosen project, newest first, kept current by the projectRuns subscription; runs ticked
+// in the table open side by side on the compare page.
 import { query, subscribe } from "../api.js";
+import { compareHref } from "./compare.js";
 import {
   ACTIVE,
   compactValue,
@@ -38,6 +40,7 @@ export function render(main, { project }) {
       h(
         "tr",
         {},
+        h("th", { class: "pick" }, h("span", { class: "sr-only" }, "Select")),
         ["Status", "Run", "Workflow", "Params", "Latest metrics", "Created", "Duration"].map((label) =>
           h("th", {}, label),
         ),
@@ -46,13 +49,20 @@ export function render(main, { project }) {
     body,
   );
   const content = h("div", { class: "card flush" }, h("p", { class: "loading" }, "Loading runs…"));
+  const selected = new Set();
+  const compare = h("a", { class: "button primary compare-button", hidden: true }, "Compare");
+  const clear = h(
+    "button",
+    { class: "button ghost", hidden: true, onclick: () => (selected.clear(), draw()) },
+    "Clear selection",
+  );
   replace(
     main,
     h(
       "div",
       { class: "page-head" },
       h("div", {}, h("h1", {}, "Runs"), h("p", { class: "muted" }, `Project ${project.name} · updates live`)),
-      h("a", { class: "button primary", href: "#/new" }, "Start a run"),
+      h("div", { class: "actions" }, clear, compare, h("a", { class: "button", href: "#/new" }, "Start a run")),
     ),
     content,
   );
@@ -60,7 +70,11 @@ export function render(main, { project }) {
   const runs = new Map();
   const draw = () => {
     const ordered = [...runs.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    replace(body, ordered.map(row));
+    replace(body, ordered.map((run) => row(run, selected, draw)));
+    compare.hidden = selected.size < 2;
+    clear.hidden = selected.size === 0;
+    compare.textContent = `Compare ${selected.size} runs`;
+    compare.href = compareHref([...selected]);
     if (ordered.length) replace(content, table);
     else
       replace(
@@ -99,7 +113,7 @@ function changedParams(run) {
   );
 }
 
-function row(run) {
+function row(run, selected, changed) {
   const href = `#/runs/${encodeURIComponent(run.id)}`;
   const metrics = run.latestMetrics.map((point) =>
     h("span", { class: "chip" }, h("b", {}, point.key), " ", number(point.value)),
@@ -107,10 +121,25 @@ function row(run) {
   return h(
     "tr",
     { class: "clickable", dataset: { runId: run.id }, onclick: () => (location.hash = href) },
+    h(
+      "td",
+      { class: "pick", onclick: (event) => event.stopPropagation() },
+      h("input", {
+        type: "checkbox",
+        name: "pick",
+        "aria-label": `Select run ${shortId(run.id)}`,
+        checked: selected.has(run.id),
+        onchange: (event) => {
+          if (event.target.checked) selected.add(run.id);
+          else selected.delete(run.id);
+          changed();
+        },
+      }),
+    ),
     h("td", {}, statusBadge(run.status)),
     h("td", {}, h("a", { href, class: "mono" }, shortId(run.id))),
     h("td", { class: "strong" }, run.workflow.name),
-    h("td", {}, keyValues(changedParams(run), { empty: "defaults" })),
+    h("td", { class: "params" }, keyValues(changedParams(run), { empty: "defaults" })),
     h("td", {}, metrics.length ? h("span", { class: "chips" }, metrics) : h("span", { class: "muted" }, "—")),
     h("td", { class: "muted nowrap", title: run.createdAt }, timeAgo(run.createdAt)),
     h("td", { class: "nowrap" }, duration(run.startedAt, run.finishedAt)),
