@@ -8,8 +8,10 @@ workflow { runs(first: 1000) ... } } } }`` through: twelve levels, no alias, a b
 - every field costs 1, plus its selections' cost times its multiplier;
 - the multiplier of a field with a ``first`` argument (a connection) is that page size, clamped like the
   resolvers clamp it (default 50, at most 1000), read from the variables when it is one;
-- a downsampled series (``maxPoints``) counts one per thousand points: points are three numbers each,
-  not objects with resolvers, yet a page of long series is still refused;
+- a series read counts one per thousand points it may load: ``maxPoints`` of a downsampled read (which
+  reads block summaries, or at most 64 x maxPoints packed points: infra/db/series_summary.py), and the
+  most a whole read may return (``maxPoints: null``, ``MAX_WHOLE_SERIES``), whatever the series holds;
+  points are three numbers each, not objects with resolvers, yet a page of long series is still refused;
 - fragments count where they are spread (each fragment once, memoised: a fragment spread twice in
   each of ten nested fragments costs 2**10 times, which is the truth, computed in linear time); a
   fragment cycle counts nothing here (graphql-core's ``NoFragmentCyclesRule`` refuses it).
@@ -27,12 +29,14 @@ from graphql import (
     FragmentSpreadNode,
     InlineFragmentNode,
     IntValueNode,
+    NullValueNode,
     SelectionSetNode,
     VariableNode,
 )
 
 from ptw.api.pagination import DEFAULT_PAGE_SIZE
 from ptw.domain.ports import MAX_PAGE_SIZE
+from ptw.domain.series import MAX_WHOLE_SERIES
 
 POINTS_PER_OBJECT = 1000
 
@@ -76,9 +80,16 @@ class CostEstimate:
             first = self.integer(arguments["first"])
             return max(1, min(first if first is not None else DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
         if "maxPoints" in arguments:
+            if self.null(arguments["maxPoints"]):
+                return math.ceil(MAX_WHOLE_SERIES / POINTS_PER_OBJECT)
             points = self.integer(arguments["maxPoints"])
             return max(1, math.ceil((points or 0) / POINTS_PER_OBJECT))
         return 1
+
+    def null(self, value: object) -> bool:
+        if isinstance(value, NullValueNode):
+            return True
+        return isinstance(value, VariableNode) and self.variables.get(value.name.value, 0) is None
 
     def integer(self, value: object) -> int | None:
         if isinstance(value, IntValueNode):

@@ -1,4 +1,4 @@
-"""Metrics as columns: batches of packed series, their vectorised checks, downsampling that keeps extremes.
+"""Metrics as columns: batches of packed series and their vectorised checks (downsampling: domain/series.py).
 
 A batch travels as columns from the training loop to storage and to live subscribers; ``MetricPoint`` is
 only what a reader asks for one point at a time (``latestMetrics``, a series' ``points``)."""
@@ -217,43 +217,3 @@ def last_per_step(s: Series) -> Series:
         return s  # the common case, steps already increasing
     _, first_from_end = np.unique(s.steps[::-1], return_index=True)
     return s.take(len(s) - 1 - first_from_end)
-
-
-def downsample(points: Sequence[MetricPoint], max_points: int) -> list[MetricPoint]:
-    """At most ``max_points`` points of a step-ordered series, every point when it already fits.
-
-    The series is cut into buckets; each bucket keeps its minimum and maximum (in step order), and the
-    first and last points are always kept, so spikes and the end of the curve are never lost."""
-    if max_points < 1:
-        raise BadInput("maxPoints must be at least 1", field="maxPoints")
-    n = len(points)
-    if n <= max_points:
-        return list(points)
-    if max_points < 4:
-        return _spread(points, max_points)
-    inner = points[1:-1]
-    buckets = (max_points - 2) // 2
-    kept: list[MetricPoint] = [points[0]]
-    for b in range(buckets):
-        lo = b * len(inner) // buckets
-        hi = (b + 1) * len(inner) // buckets
-        kept.extend(_extremes(inner[lo:hi]))
-    kept.append(points[-1])
-    return kept
-
-
-def _extremes(bucket: Sequence[MetricPoint]) -> Iterable[MetricPoint]:
-    if not bucket:
-        return ()
-    low = min(bucket, key=lambda p: p.value)
-    high = max(bucket, key=lambda p: p.value)
-    if low is high:
-        return (low,)
-    return (low, high) if low.step < high.step else (high, low)
-
-
-def _spread(points: Sequence[MetricPoint], count: int) -> list[MetricPoint]:
-    if count == 1:
-        return [points[-1]]
-    last = len(points) - 1
-    return [points[round(i * last / (count - 1))] for i in range(count)]

@@ -13,6 +13,7 @@ from ptw.domain.executors import AutoscalerState, ExecutorState
 from ptw.domain.metrics import MetricBatch, MetricPoint, Series
 from ptw.domain.optimizations import Optimization, OptimizationResult, OptimizationStatus
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
+from ptw.domain.series import SeriesRead
 from ptw.domain.tenancy import ApiKey, Membership, Project
 from ptw.domain.workflows import Workflow
 
@@ -103,10 +104,11 @@ class MetricRepository(Protocol):
         one point per (key, step) within each."""
         ...
 
-    async def series(
-        self, run_id: str, key: str, after_step: int | None = None, limit: int | None = None
-    ) -> list[MetricPoint]:
-        """Points of one key in step order."""
+    async def read(
+        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+    ) -> SeriesRead:
+        """Points of one key after ``after_step`` in step order: all when they fit in ``max_points`` (or
+        it is None), else downsampled keeping extremes; the cost is the answer's, not the series'."""
         ...
 
     async def count(self, run_id: str, key: str, after_step: int | None = None) -> int: ...

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from ptw.api.context import Info
-from ptw.api.ids import decode_int_cursor, encode_cursor, encode_id
+from ptw.api.ids import decode_int_cursor, encode_id
 from ptw.api.metrics.types import STEP_CURSOR, MetricPoint, MetricSeries
 from ptw.api.node import Node, from_entity
 from ptw.api.projects.types import Project
@@ -19,6 +19,7 @@ from ptw.domain import runs
 from ptw.domain.errors import BadInput, NotFound
 from ptw.domain.events import RunLogged
 from ptw.domain.run_labels import short_id
+from ptw.domain.series import MAX_WHOLE_SERIES
 
 if TYPE_CHECKING:
     from ptw.api.optimizations.types import OptimizationResult
@@ -97,24 +98,21 @@ class Run(Node):
         points = await info.context.loaders.latest_metrics.load(self.model.id)
         return [MetricPoint.from_domain(p) for p in sorted(points, key=lambda p: p.key)]
 
-    @strawberry.field(description="One key's points in step order, downsampled only when total > maxPoints.")
+    @strawberry.field(
+        description="One key's points in step order, downsampled (extremes kept) only when total > "
+        f"maxPoints; maxPoints null: the whole series (at most {MAX_WHOLE_SERIES:,} points, charged as "
+        "that many)."
+    )
     async def metrics(
         self, info: Info, key: str, max_points: int | None = DEFAULT_SERIES_POINTS, after: str | None = None
     ) -> MetricSeries:
-        max_points = DEFAULT_SERIES_POINTS if max_points is None else max_points
-        if max_points > MAX_SERIES_POINTS:
+        if max_points is not None and max_points > MAX_SERIES_POINTS:
             raise BadInput(f"maxPoints must be at most {MAX_SERIES_POINTS}", field="maxPoints")
         after_step = decode_int_cursor(after, STEP_CURSOR) if after else None
         series = await info.context.services.metrics.series(
             info.context.actor, self.model.id, key, max_points, after_step
         )
-        last_step = series.last_step if series.last_step is not None else after_step
-        return MetricSeries(
-            key=series.key,
-            total=series.total,
-            points=[MetricPoint.from_domain(p) for p in series.points],
-            cursor=encode_cursor(STEP_CURSOR, last_step) if last_step is not None else None,
-        )
+        return MetricSeries.from_domain(series, after_step)
 
     @strawberry.field
     async def checkpoints(self, info: Info) -> list[Checkpoint]:

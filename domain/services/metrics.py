@@ -5,21 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from ptw.domain.errors import NotFound
+from ptw.domain.errors import BadInput, NotFound
 from ptw.domain.events import MetricsRecorded, run_topic
-from ptw.domain.metrics import MetricBatch, MetricPoint, Series, checked, downsample, series_of_points
+from ptw.domain.metrics import MetricBatch, MetricPoint, Series, checked, series_of_points
 from ptw.domain.ports import EventBus, MetricLog, UnitOfWorkFactory
 from ptw.domain.runs import Run
+from ptw.domain.series import MAX_WHOLE_SERIES, SeriesRead, check_max_points
 from ptw.domain.services.metric_follow import Delivery, MetricFollow
 from ptw.domain.tenancy import Actor, Role
-
-
-@dataclass(frozen=True)
-class SeriesRead:
-    key: str
-    total: int
-    points: list[MetricPoint]
-    last_step: int | None
 
 
 @dataclass
@@ -106,21 +99,28 @@ class MetricService:
         return len(batch) if batch else 0
 
     async def series(
-        self, actor: Actor, run_id: str, key: str, max_points: int = 500, after_step: int | None = None
+        self, actor: Actor, run_id: str, key: str, max_points: int | None = 500, after_step: int | None = None
     ) -> SeriesRead:
         await self._visible(actor, run_id)
         return await self.series_of(run_id, key, max_points, after_step)
 
     async def series_of(
-        self, run_id: str, key: str, max_points: int = 500, after_step: int | None = None
+        self, run_id: str, key: str, max_points: int | None = 500, after_step: int | None = None
     ) -> SeriesRead:
-        """Every point after ``after_step`` when they fit in ``max_points``, else a downsampled series."""
+        """Every point after ``after_step`` when they fit in ``max_points`` (or it is None: the whole
+        series), else a downsampled series that keeps the extremes."""
+        check_max_points(max_points)
         async with self.uow() as uow:
-            points = await uow.metrics.series(run_id, key, after_step)
-        kept = downsample(points, max_points)
-        return SeriesRead(
-            key=key, total=len(points), points=kept, last_step=points[-1].step if points else None
-        )
+            if (
+                max_points is None
+                and (total := await uow.metrics.count(run_id, key, after_step)) > MAX_WHOLE_SERIES
+            ):
+                raise BadInput(
+                    f"{key} has {total} points after the cursor, more than the {MAX_WHOLE_SERIES} a read "
+                    "without maxPoints returns: pass maxPoints (downsampled) or a later cursor",
+                    field="maxPoints",
+                )
+            return await uow.metrics.read(run_id, key, max_points, after_step)
 
     async def latest(self, run_ids: Sequence[str]) -> dict[str, list[MetricPoint]]:
         async with self.uow() as uow:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -159,16 +160,53 @@ class RunRow(Base):
     external: Mapped[bool] = mapped_column(server_default=false())
 
 
-class MetricPointRow(Base):
-    __tablename__ = "metric_points"
-    __table_args__ = (Index(None, "run_id", "seq"),)
+class MetricSeriesRow(Base):
+    """One key of a run: the integer every block of it refers to, its point count and its latest point
+    (highest step), kept on write so that ``latestMetrics`` and ``total`` never read a block."""
 
-    run_id: Mapped[str] = mapped_column(Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    step: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    value: Mapped[float] = mapped_column(Double)
-    ts: Mapped[datetime]
-    seq: Mapped[int] = mapped_column(BigInteger)
+    __tablename__ = "metric_series"
+    __table_args__ = (UniqueConstraint("run_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(Id, ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    count: Mapped[int] = mapped_column(BigInteger)
+    latest_step: Mapped[int | None] = mapped_column(BigInteger)
+    latest_value: Mapped[float | None] = mapped_column(Double)
+    latest_ts: Mapped[float | None] = mapped_column(Double)  # epoch seconds, like the blocks'
+
+
+class MetricBlockRow(Base):
+    """The points of one series in steps ``block * BLOCK_STEPS ...`` packed, with their summary; see
+    infra/db/metric_blocks.py for the packing."""
+
+    __tablename__ = "metric_blocks"
+    __table_args__ = (Index(None, "series_id", "max_seq"),)  # replay after a cursor: the blocks it touched
+
+    series_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("metric_series.id", ondelete="CASCADE"), primary_key=True
+    )
+    block: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    first_step: Mapped[int] = mapped_column(BigInteger)
+    first_value: Mapped[float] = mapped_column(Double)
+    first_ts: Mapped[float] = mapped_column(Double)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    last_value: Mapped[float] = mapped_column(Double)
+    last_ts: Mapped[float] = mapped_column(Double)
+    min_step: Mapped[int] = mapped_column(BigInteger)
+    min_value: Mapped[float] = mapped_column(Double)
+    min_ts: Mapped[float] = mapped_column(Double)
+    max_step: Mapped[int] = mapped_column(BigInteger)
+    max_value: Mapped[float] = mapped_column(Double)
+    max_ts: Mapped[float] = mapped_column(Double)
+    min_seq: Mapped[int] = mapped_column(BigInteger)
+    max_seq: Mapped[int] = mapped_column(BigInteger)
+    ts_base: Mapped[int] = mapped_column(BigInteger)  # epoch microseconds the packed timestamps start from
+    steps: Mapped[bytes | None] = mapped_column(LargeBinary)  # NULL: consecutive from first_step
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+    timestamps: Mapped[bytes] = mapped_column(LargeBinary)
+    seqs: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class CheckpointRow(Base):

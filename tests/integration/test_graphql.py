@@ -258,6 +258,25 @@ async def test_log_metrics_then_read_the_series_in_step_order_and_downsampled(gq
     assert latest["run"] == {"metricKeys": ["loss"], "latestMetrics": [{"key": "loss", "step": 102}]}
 
 
+async def test_a_whole_series_reads_as_columns(gql: GraphQL) -> None:
+    run_id = await start_run(gql)
+    await gql.data(LOG, {"run": run_id, "points": points("loss", range(0, 3000, 3))})
+    query = """query($id: ID!, $after: String) { run(id: $id) {
+      metrics(key: "loss", maxPoints: null, after: $after) {
+        total cursor columns points { step value } } } }"""
+    whole = (await gql.data(query, {"id": run_id}))["run"]["metrics"]
+    columns = whole["columns"]["loss"]
+    assert whole["total"] == 1000 and columns["steps"] == list(range(0, 3000, 3))
+    assert columns["values"] == [p["value"] for p in whole["points"]]
+    assert columns["steps"] == [p["step"] for p in whole["points"]] and len(columns["timestamps"]) == 1000
+    rest = (await gql.data(query, {"id": run_id, "after": whole["cursor"]}))["run"]["metrics"]
+    assert (rest["total"], rest["columns"], rest["cursor"]) == (
+        0,
+        {"loss": {"steps": [], "values": [], "timestamps": []}},
+        whole["cursor"],
+    )
+
+
 async def test_a_page_of_runs_costs_the_same_sql_statements_whatever_its_size(
     gql: GraphQL, services: Services
 ) -> None:

@@ -122,6 +122,14 @@ async def test_the_cost_limit_counts_pages_times_their_selections_with_variables
     assert "runs" in await gql.data(page)
     series = '{ runs(first: 1000) { edges { node { metrics(key: "loss", maxPoints: 100000) { total } } } } }'
     assert error_codes(await gql(series)) == ["GRAPHQL_VALIDATION_FAILED"]
+    # A whole read (maxPoints null) is charged as the most it may load, whatever the series holds.
+    whole = """query($n: Int, $m: Int) { runs(first: $n) { edges { node {
+      metrics(key: "loss", maxPoints: $m) { columns } } } } }"""
+    literal = whole.replace("$m: Int", "").replace("$m", "null").replace("($n: Int, )", "($n: Int)")
+    assert error_codes(await gql(whole, {"n": 50, "m": None})) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert error_codes(await gql(literal, {"n": 50})) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "runs" in await gql.data(whole, {"n": 10, "m": None})
+    assert "runs" in await gql.data(whole, {"n": 1000, "m": 50})
 
 
 async def test_page_sizes_are_clamped(gql: GraphQL) -> None:

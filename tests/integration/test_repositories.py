@@ -24,8 +24,8 @@ from ptw.domain.runs import Checkpoint, Run, RunQuery, RunStatus
 from ptw.domain.tenancy import ApiKey, Membership, Project, Role
 from ptw.domain.workflows import Resources, Workflow
 from ptw.infra.db import Database
+from ptw.infra.db.metric_blocks import BLOCK_STEPS
 from ptw.infra.db.models import Base
-from ptw.infra.db.repositories.metrics import COPY_THRESHOLD
 from ptw.infra.db.unit_of_work import SqlUnitOfWork
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -41,6 +41,13 @@ def at(seconds: float) -> datetime:
 
 def point(key: str, step: int, value: float) -> MetricPoint:
     return MetricPoint(key=key, step=step, value=value, timestamp=at(step))
+
+
+async def stored(
+    uow: SqlUnitOfWork, run_id: str, key: str, after_step: int | None = None
+) -> list[MetricPoint]:
+    """Every stored point of a key (a whole read)."""
+    return (await uow.metrics.read(run_id, key, None, after_step)).points
 
 
 async def seed(uow_factory: SqlUnitOfWork.Factory) -> tuple[Project, Workflow]:
@@ -378,7 +385,7 @@ async def test_metric_upsert_keeps_one_point_with_the_newest(uow_factory: SqlUni
         await uow.metrics.add_batch(MetricBatch.of_points(run.id, 3, ()))
         await uow.commit()
     async with uow_factory() as uow:
-        assert await uow.metrics.series(run.id, "loss") == [point("loss", 0, 1.0), point("loss", 1, 6.0)]
+        assert await stored(uow, run.id, "loss") == [point("loss", 0, 1.0), point("loss", 1, 6.0)]
         assert await uow.metrics.count(run.id, "loss") == 2
         batches = await uow.metrics.batches_after(run.id, 0)
     assert [(b.seq, [p.step for p in b.points()]) for b in batches] == [(1, [0]), (2, [1])]
@@ -393,20 +400,20 @@ async def test_series_and_count_after_a_step(uow_factory: SqlUnitOfWork.Factory)
         await uow.metrics.add_batch(MetricBatch.of_points(run.id, 1, pts))
         await uow.commit()
     async with uow_factory() as uow:
-        assert [p.step for p in await uow.metrics.series(run.id, "loss", after_step=6)] == [7, 8, 9]
-        assert [p.step for p in await uow.metrics.series(run.id, "loss", after_step=2, limit=2)] == [3, 4]
+        assert [p.step for p in await stored(uow, run.id, "loss", after_step=6)] == [7, 8, 9]
+        assert (await uow.metrics.read(run.id, "loss", 3, after_step=6)).steps.tolist() == [7, 8, 9]
         assert await uow.metrics.count(run.id, "loss", after_step=6) == 3
         assert await uow.metrics.count(run.id, "nope") == 0
-        stored = await uow.metrics.series(run.id, "acc")
-    assert stored == [point("acc", 3, 0.9)] and stored[0].timestamp.tzinfo == UTC
+        acc = await stored(uow, run.id, "acc")
+    assert acc == [point("acc", 3, 0.9)] and acc[0].timestamp.tzinfo == UTC
 
 
 async def test_large_batches_upsert_and_roll_back(uow_factory: SqlUnitOfWork.Factory) -> None:
-    """Above COPY_THRESHOLD PostgreSQL takes the COPY path; twice in one transaction, then a rollback."""
+    """Batches over several blocks, merged twice in one transaction, then one rolled back."""
     project, workflow = await seed(uow_factory)
     run = a_run(project, workflow)
     await add_runs(uow_factory, run)
-    n = COPY_THRESHOLD + 500
+    n = 2 * BLOCK_STEPS + 500
     async with uow_factory() as uow:
         await uow.metrics.add_batch(
             MetricBatch.of_points(run.id, 1, tuple(point("loss", s, 1.0) for s in range(n)))
@@ -419,7 +426,7 @@ async def test_large_batches_upsert_and_roll_back(uow_factory: SqlUnitOfWork.Fac
         await uow.metrics.add_batch(MetricBatch.of_points(run.id, 3, dropped))
     async with uow_factory() as uow:
         assert await uow.metrics.count(run.id, "loss") == 2 * n
-        series = await uow.metrics.series(run.id, "loss")
+        series = await stored(uow, run.id, "loss")
         batches = await uow.metrics.batches_after(run.id, 1)
     assert [p.value for p in series] == [1.0] * (n - 100) + [2.0] * (n + 100)
     assert [(b.seq, len(b)) for b in batches] == [(2, n + 100)]

@@ -1,4 +1,4 @@
-"""Metric batches: what checked refuses and dedupes, what sifted leaves out, and what downsample keeps."""
+"""Metric batches: what checked refuses and dedupes, and what sifted leaves out."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import math
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ptw.domain.errors import BadInput
 from ptw.domain.metrics import (
@@ -17,7 +15,6 @@ from ptw.domain.metrics import (
     MetricPoint,
     Series,
     checked,
-    downsample,
     series_of_points,
     sifted,
 )
@@ -110,60 +107,3 @@ def test_sifted_leaves_out_only_the_bad_points_and_says_which() -> None:
 def test_series_round_trip_through_points() -> None:
     points = [point(step=2, value=0.5), point(key="acc", step=2, value=0.25), point(step=3, value=0.4)]
     assert list(MetricBatch.of_points("r", 1, points).points()) == [points[0], points[2], points[1]]
-
-
-def test_downsample_returns_everything_when_it_fits() -> None:
-    points = series([3.0, 1.0, 2.0])
-    assert downsample(points, 3) == points
-    assert downsample(points, 500) == points
-    assert downsample([], 1) == []
-
-
-@pytest.mark.parametrize("max_points", [0, -5])
-def test_downsample_refuses_max_points_below_one(max_points: int) -> None:
-    with pytest.raises(BadInput) as caught:
-        downsample(series([1.0]), max_points)
-    assert caught.value.details == {"field": "maxPoints"}
-
-
-def test_downsample_keeps_a_spike_in_the_middle() -> None:
-    values = [1.0] * 1000
-    values[517] = 99.0
-    values[733] = -50.0
-    kept = downsample(series(values), 10)
-    assert len(kept) <= 10
-    assert {p.step for p in kept} >= {0, 517, 733, 999}
-
-
-@pytest.mark.parametrize("max_points", [2, 3])
-def test_downsample_to_two_or_three_keeps_the_ends(max_points: int) -> None:
-    kept = downsample(series([float(i) for i in range(50)]), max_points)
-    assert len(kept) == max_points
-    assert (kept[0].step, kept[-1].step) == (0, 49)
-
-
-def test_downsample_to_one_keeps_the_last_point() -> None:
-    assert downsample(series([5.0, 6.0, 7.0]), 1) == [point(step=2, value=7.0)]
-
-
-finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
-
-
-@settings(max_examples=300, deadline=None, database=None)
-@given(values=st.lists(finite, min_size=1, max_size=400), max_points=st.integers(min_value=1, max_value=60))
-def test_downsample_properties(values: list[float], max_points: int) -> None:
-    points = series(values)
-    kept = downsample(points, max_points)
-    steps = [p.step for p in kept]
-    assert steps == sorted(set(steps)), "points stay in step order, once each"
-    assert all(p in points for p in kept)
-    if len(points) <= max_points:
-        assert kept == points
-        return
-    assert 1 <= len(kept) <= max_points
-    assert kept[-1] == points[-1]
-    if max_points >= 2:
-        assert kept[0] == points[0]
-    if max_points >= 4:  # below that there is no room for the extremes besides the two ends
-        assert min(p.value for p in kept) == min(values)
-        assert max(p.value for p in kept) == max(values)

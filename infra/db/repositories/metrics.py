@@ -1,200 +1,257 @@
-"""Metric points: bulk upsert (the ingest hot path), series, latest values and replay by batch seq."""
+"""Metric points stored as blocks (see infra/db/metric_blocks.py): merge on write, series read from the
+block summaries, latest values from the series rows, and replay by batch seq."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import groupby
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-from sqlalchemy import Select, func, select, true
+import numpy as np
+from sqlalchemy import Select, bindparam, select, tuple_, update
 
-from ptw.domain.metrics import MetricBatch, MetricPoint
-from ptw.infra.db.models import Base, MetricPointRow, RunRow
+from ptw.domain.metrics import MetricBatch, MetricPoint, Series
+from ptw.domain.series import SeriesRead, check_max_points
+from ptw.infra.db.metric_blocks import BLOCK_STEPS, EMPTY, Points, decode, encode, merge, newest, split
+from ptw.infra.db.models import Base, MetricBlockRow, MetricSeriesRow
 from ptw.infra.db.repositories.base import SqlRepository
+from ptw.infra.db.series_summary import downsample_read
 
-points = Base.metadata.tables[MetricPointRow.__tablename__]
-runs = Base.metadata.tables[RunRow.__tablename__]
-
-# From this many points PostgreSQL gets them by COPY (one binary stream instead of a statement with six
-# parameters a row): straight into the table, which is the common case of new points; when some are already
-# stored (a retried batch), COPY fails as a whole and they go through a temporary table and one
-# INSERT ... SELECT ... ON CONFLICT instead, which is about a third slower.
-COPY_THRESHOLD = 2000
-_COLUMNS = ("run_id", "key", "step", "value", "ts", "seq")
-_STAGE = "metric_points_in"
-_CREATE_STAGE = f"""
-CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
-    run_id varchar(36), key varchar(200), step bigint, value double precision, ts timestamptz, seq bigint
-) ON COMMIT DELETE ROWS
-"""
-_MOVE_STAGE = f"""
-INSERT INTO metric_points (run_id, key, step, value, ts, seq)
-SELECT run_id, key, step, value, ts, seq FROM {_STAGE}
-ON CONFLICT (run_id, key, step) DO UPDATE SET value = EXCLUDED.value, ts = EXCLUDED.ts, seq = EXCLUDED.seq
-WHERE metric_points.seq <= EXCLUDED.seq
-"""
+series_table = Base.metadata.tables[MetricSeriesRow.__tablename__]
+blocks = Base.metadata.tables[MetricBlockRow.__tablename__]
+_PACKED = ("steps", "values", "timestamps", "seqs")
+_DATA = [c for c in blocks.c if c.name not in ("series_id",)]
+_CHUNK = 500  # rows named in one statement: far under every dialect's limit on bound parameters
 
 
-def _records(batches: Sequence[MetricBatch]) -> list[tuple[Any, ...]]:
-    """Rows of the points, in seq order (so that the last row of a (run, key, step) is the newest)."""
-    return [
-        (b.run_id, p.key, p.step, p.value, p.timestamp, b.seq)
-        for b in sorted(batches, key=lambda b: b.seq)
-        for p in b.points()
-    ]
+def _incoming(batches: Sequence[MetricBatch]) -> dict[tuple[str, str], Points]:
+    """The points of the batches per (run, key), one per step: the newest."""
+    parts: dict[tuple[str, str], list[Points]] = defaultdict(list)
+    for b in batches:
+        for s in b.series:
+            seqs = np.full(len(s), b.seq, np.int64)
+            parts[(b.run_id, s.key)].append(Points(s.steps, s.values, s.timestamps, seqs))
+    return {name: newest(Points.concat(found)) for name, found in parts.items()}
 
 
-def _newest(records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One row per (run, key, step), the last one: ON CONFLICT may not touch a row twice in a statement."""
-    newest = {(r[0], r[1], r[2]): r for r in records}
-    return records if len(newest) == len(records) else list(newest.values())
+def _batches(run_id: str, keyed: Sequence[tuple[str, Points]]) -> list[MetricBatch]:
+    """Replayed points regrouped by seq: each batch one series per key (keys in order), steps ascending."""
+    by_seq: dict[int, list[Series]] = defaultdict(list)
+    for key, points in keyed:
+        order = np.lexsort((points.steps, points.seqs))
+        ordered = points.take(order)
+        seqs = ordered.seqs
+        cuts = np.flatnonzero(seqs[1:] != seqs[:-1]) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(seqs)], strict=True):
+            part = ordered.take(slice(lo, hi))
+            by_seq[int(seqs[lo])].append(Series(key, part.steps, part.values, part.timestamps))
+    return [MetricBatch(run_id, seq, tuple(by_seq[seq])) for seq in sorted(by_seq)]
 
 
-def _point(row: Any) -> MetricPoint:
-    return MetricPoint(key=row.key, step=row.step, value=row.value, timestamp=row.ts)
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    return (items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK))
 
 
 class SqlMetricRepository(SqlRepository):
     async def add_batch(self, batch: MetricBatch) -> None:
-        """Bulk upsert: one point per (run, key, step); a repeated one takes the value of the higher seq."""
+        """One point per (run, key, step); a repeated one takes the value of the higher seq."""
         await self.add_batches([batch])
 
     async def add_batches(self, batches: Sequence[MetricBatch]) -> None:
-        """``add_batch`` of several batches in one statement (one COPY from ``COPY_THRESHOLD`` points).
+        """``add_batch`` of several batches in four statements whatever their size.
 
         A point already stored with a higher seq is kept: batches of a run may reach storage out of order
-        (production's ingesters take them concurrently from the run's log)."""
-        records = _records(batches)
-        if not records:
+        (production's ingesters take them concurrently from the run's log). Each series' row is locked
+        first (in one order for every writer), so two writers of a series merge one after the other."""
+        incoming = _incoming(batches)
+        if not incoming:
             return
-        if self.postgres and len(records) >= COPY_THRESHOLD:
-            await self._copy(records)
-            return
-        rows = [dict(zip(_COLUMNS, r, strict=True)) for r in _newest(records)]
-        stmt = self.upsert(points)
+        found = await self._lock_series(sorted(incoming))
+        parts = {
+            (found[series][0], block): part
+            for series, points in incoming.items()
+            for block, part in split(points)
+        }
+        stored = await self._stored_blocks(sorted(parts))
+        rows: list[dict[str, Any]] = []
+        grown: dict[int, int] = defaultdict(int)
+        top: dict[int, tuple[int, Points]] = {}
+        for (series_id, block), part in parts.items():
+            old = stored.get((series_id, block))
+            points = merge(old, part)
+            rows.append({"series_id": series_id, **encode(block, points)})
+            grown[series_id] += len(points) - (len(old) if old is not None else 0)
+            if series_id not in top or top[series_id][0] < block:
+                top[series_id] = (block, points)
+        await self._write_blocks(rows)
+        await self._write_series(found.values(), grown, top)
+
+    async def _lock_series(
+        self, names: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int | None]]:
+        """(id, latest step) of each (run, key), created when new; the rows stay locked (PostgreSQL) until
+        the transaction ends. SQLite has one writer at a time anyway."""
+        found = {}
+        for chunk in _chunks(names):
+            stmt = self.upsert(series_table).values([{"run_id": r, "key": k, "count": 0} for r, k in chunk])
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[series_table.c.run_id, series_table.c.key], set_={"key": stmt.excluded.key}
+            ).returning(
+                series_table.c.id, series_table.c.run_id, series_table.c.key, series_table.c.latest_step
+            )
+            for row in (await self.session.execute(stmt)).all():
+                found[(row.run_id, row.key)] = (row.id, row.latest_step)
+        return found
+
+    async def _stored_blocks(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], Points]:
+        stored = {}
+        for chunk in _chunks(wanted):
+            stmt = select(blocks).where(tuple_(blocks.c.series_id, blocks.c.block).in_(chunk))
+            for row in (await self.session.execute(stmt)).mappings():
+                stored[(row["series_id"], row["block"])] = decode(row)
+        return stored
+
+    async def _write_blocks(self, rows: list[dict[str, Any]]) -> None:
+        stmt = self.upsert(blocks)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[points.c.run_id, points.c.key, points.c.step],
-            set_={"value": stmt.excluded.value, "ts": stmt.excluded.ts, "seq": stmt.excluded.seq},
-            where=points.c.seq <= stmt.excluded.seq,
+            index_elements=[blocks.c.series_id, blocks.c.block],
+            set_={c.name: stmt.excluded[c.name] for c in _DATA if c.name != "block"},
         )
-        # executemany: one prepared statement, so no dialect's limit on bound parameters applies.
         await self.session.execute(stmt, rows)
 
-    async def _copy(self, records: list[tuple[Any, ...]]) -> None:
-        try:
-            # The savepoint (also what opens the transaction on the asyncpg connection before COPY runs on
-            # it directly) lets a failed COPY be undone without losing the rest of the transaction.
-            async with self.session.begin_nested():
-                driver = await self._driver_connection()
-                await driver.copy_records_to_table(points.name, records=records, columns=_COLUMNS)
-        except asyncpg.UniqueViolationError:
-            # Already stored, or repeated among these batches (not looked for before: the common case
-            # has no repeat, and finding out costs a dictionary of every point).
-            await self._copy_upsert(_newest(records))
+    async def _write_series(
+        self,
+        found: Iterable[tuple[int, int | None]],
+        grown: dict[int, int],
+        top: dict[int, tuple[int, Points]],
+    ) -> None:
+        counts: list[dict[str, Any]] = []
+        latest: list[dict[str, Any]] = []
+        for series_id, latest_step in found:
+            points = top[series_id][1]
+            row: dict[str, Any] = {"b_id": series_id, "b_grown": grown[series_id]}
+            step = int(points.steps[-1])
+            # The highest block written holds the series' highest step, unless a higher one was stored.
+            if latest_step is None or step >= latest_step:
+                row.update(b_step=step, b_value=float(points.values[-1]), b_ts=float(points.timestamps[-1]))
+                latest.append(row)
+            else:
+                counts.append(row)
+        where = series_table.c.id == bindparam("b_id")
+        count = series_table.c.count + bindparam("b_grown")
+        if counts:
+            await self.session.execute(update(series_table).where(where).values(count=count), counts)
+        if latest:
+            values: dict[str, Any] = {
+                "latest_step": bindparam("b_step"),
+                "latest_value": bindparam("b_value"),
+            }
+            stmt = (
+                update(series_table).where(where).values(count=count, latest_ts=bindparam("b_ts"), **values)
+            )
+            await self.session.execute(stmt, latest)
 
-    async def _copy_upsert(self, records: list[tuple[Any, ...]]) -> None:
-        conn = await self.session.connection()
-        await conn.exec_driver_sql(_CREATE_STAGE)
-        driver = await self._driver_connection()
-        await driver.copy_records_to_table(_STAGE, records=records, columns=_COLUMNS)
-        await conn.exec_driver_sql(_MOVE_STAGE)
-        # ON COMMIT only empties it at the end: a second batch in this transaction must not see these rows.
-        await conn.exec_driver_sql(f"TRUNCATE {_STAGE}")
-
-    async def _driver_connection(self) -> Any:
-        """The asyncpg connection under this session's, for COPY, which SQLAlchemy does not offer."""
-        conn = await self.session.connection()
-        return (await conn.get_raw_connection()).driver_connection
-
-    async def series(
-        self, run_id: str, key: str, after_step: int | None = None, limit: int | None = None
-    ) -> list[MetricPoint]:
-        """Points of one key in step order."""
-        stmt = select(points.c.key, points.c.step, points.c.value, points.c.ts).where(
-            points.c.run_id == run_id, points.c.key == key
+    async def read(
+        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+    ) -> SeriesRead:
+        """Points of one key after ``after_step`` in step order: all of them when they fit in
+        ``max_points`` (or it is None), else downsampled from the block summaries (series_summary)."""
+        check_max_points(max_points)
+        series_id = await self._series_id(run_id, key)
+        if series_id is None:
+            return SeriesRead(key, 0, EMPTY.steps, EMPTY.values, EMPTY.timestamps)
+        summaries = await self._summaries(series_id, after_step)
+        if after_step is not None and summaries and summaries[0]["first_step"] <= after_step:
+            # The block the cursor falls in: only its points after the cursor count.
+            summaries[0] = await self._partial(series_id, summaries[0]["block"], after_step)
+        total = sum(s["count"] for s in summaries)
+        if max_points is None or total <= max_points:
+            points = await self._points(series_id, after_step)
+            return SeriesRead(key, total, points.steps, points.values, points.timestamps)
+        return await downsample_read(
+            key, total, summaries, max_points, lambda: self._points(series_id, after_step)
         )
-        if after_step is not None:
-            stmt = stmt.where(points.c.step > after_step)
-        stmt = stmt.order_by(points.c.step).limit(limit)
-        return [_point(r) for r in (await self.session.execute(stmt)).all()]
 
     async def count(self, run_id: str, key: str, after_step: int | None = None) -> int:
-        stmt = select(func.count()).where(points.c.run_id == run_id, points.c.key == key)
+        """Points of a key after ``after_step``, from the series' count or the block counts."""
+        if after_step is None:
+            stmt = select(series_table.c.count).where(
+                series_table.c.run_id == run_id, series_table.c.key == key
+            )
+            return int((await self.session.execute(stmt)).scalar() or 0)
+        return (await self.read(run_id, key, 1, after_step)).total
+
+    async def _series_id(self, run_id: str, key: str) -> int | None:
+        stmt = select(series_table.c.id).where(series_table.c.run_id == run_id, series_table.c.key == key)
+        return (await self.session.execute(stmt)).scalar()
+
+    async def _summaries(self, series_id: int, after_step: int | None) -> list[dict[str, Any]]:
+        columns = [c for c in _DATA if c.name not in _PACKED]
+        stmt = select(*columns).where(blocks.c.series_id == series_id)
         if after_step is not None:
-            stmt = stmt.where(points.c.step > after_step)
-        return int((await self.session.execute(stmt)).scalar_one())
+            stmt = stmt.where(blocks.c.block >= after_step // BLOCK_STEPS, blocks.c.last_step > after_step)
+        rows = (await self.session.execute(stmt.order_by(blocks.c.block))).mappings().all()
+        return [dict(r) for r in rows]
+
+    async def _partial(self, series_id: int, block: int, after_step: int) -> dict[str, Any]:
+        stmt = select(blocks).where(blocks.c.series_id == series_id, blocks.c.block == block)
+        points = decode((await self.session.execute(stmt)).mappings().one())
+        return encode(block, points.take(points.steps > after_step))
+
+    async def _points(self, series_id: int, after_step: int | None) -> Points:
+        """Every point after ``after_step``, block after block from a cursor: numpy arrays, never a row
+        or an object per point."""
+        parts = [p async for p in self._stream(series_id, after_step)]
+        points = Points.concat(parts)
+        return points if after_step is None else points.take(points.steps > after_step)
+
+    async def _stream(self, series_id: int, after_step: int | None) -> AsyncIterator[Points]:
+        stmt: Select[Any] = select(blocks).where(blocks.c.series_id == series_id)
+        if after_step is not None:
+            stmt = stmt.where(blocks.c.block >= after_step // BLOCK_STEPS, blocks.c.last_step > after_step)
+        result = await self.session.stream(stmt.order_by(blocks.c.block))
+        async for row in result.mappings():
+            yield decode(row)
 
     async def latest(self, run_ids: Sequence[str]) -> dict[str, list[MetricPoint]]:
-        """For each run, the point of highest step of each of its keys, in one statement.
-
-        It walks each run's ``metric_keys`` (kept by ``next_metric_seq``) and probes the primary key index
-        for the highest step of each key, so its cost grows with runs x keys, not with stored points as a
-        window over all points would."""
+        """For each run, the point of highest step of each of its keys: one read of the series rows, which
+        keep it on write (no block is read)."""
         latest: dict[str, list[MetricPoint]] = {run_id: [] for run_id in run_ids}
         if not run_ids:
             return latest
-        for row in (await self.session.execute(self._latest_statement(run_ids))).all():
-            if row.step is not None:  # a key of the run with no point stored (yet)
-                latest[row.run_id].append(_point(row))
-        return latest
-
-    def _latest_statement(self, run_ids: Sequence[str]) -> Select[Any]:
-        if self.postgres:
-            keys = func.jsonb_array_elements_text(runs.c.metric_keys).table_valued("value")
-            keys = keys.render_derived(name="metric_key")
-            # LATERAL ... LIMIT 1 cannot be flattened, so PostgreSQL must probe the index once per key; a
-            # correlated max(step) in the join condition let it scan every point of the runs instead.
-            top = (
-                select(points.c.step, points.c.value, points.c.ts)
-                .where(points.c.run_id == runs.c.id, points.c.key == keys.c.value)
-                .order_by(points.c.step.desc())
-                .limit(1)
-                .lateral("top")
-            )
-            return (
-                select(runs.c.id.label("run_id"), keys.c.value.label("key"), top.c.step, top.c.value)
-                .add_columns(top.c.ts)
-                .select_from(runs)
-                .join(keys, true())
-                .join(top, true())
-                .where(runs.c.id.in_(run_ids))
-                .order_by(runs.c.id, keys.c.value)
-            )
-        # SQLite has no LATERAL, and joins a correlated max(step) only after reading every point of the run:
-        # one scalar subquery per column instead, each a backward probe of the primary key index.
-        keys = func.json_each(runs.c.metric_keys).table_valued("value").alias("metric_key")
-
-        def highest(column: Any) -> Any:
-            return (
-                select(column)
-                .where(points.c.run_id == runs.c.id, points.c.key == keys.c.value)
-                .order_by(points.c.step.desc())
-                .limit(1)
-                .scalar_subquery()
-            )
-
-        return (
-            select(runs.c.id.label("run_id"), keys.c.value.label("key"))
-            .add_columns(*(highest(points.c[name]).label(name) for name in ("step", "value", "ts")))
-            .select_from(runs)
-            .join(keys, true())
-            .where(runs.c.id.in_(run_ids))
-            .order_by(runs.c.id, keys.c.value)
+        stmt = (
+            select(series_table.c.run_id, series_table.c.key, series_table.c.latest_step)
+            .add_columns(series_table.c.latest_value, series_table.c.latest_ts)
+            .where(series_table.c.run_id.in_(run_ids), series_table.c.latest_step.is_not(None))
+            .order_by(series_table.c.run_id, series_table.c.key)
         )
+        for row in (await self.session.execute(stmt)).all():
+            at = datetime.fromtimestamp(row.latest_ts, UTC)
+            latest[row.run_id].append(MetricPoint(row.key, row.latest_step, row.latest_value, at))
+        return latest
 
     async def batches_after(
         self, run_id: str, after_seq: int, keys: Sequence[str] | None = None, before_seq: int | None = None
     ) -> list[MetricBatch]:
-        """Stored points with a seq above ``after_seq`` (and below ``before_seq``), batched in seq order."""
-        stmt = select(points).where(points.c.run_id == run_id, points.c.seq > after_seq)
+        """Stored points with a seq above ``after_seq`` (and below ``before_seq``), batched in seq order:
+        only the blocks holding such a seq are read."""
+        stmt = (
+            select(series_table.c.key, blocks)
+            .join(series_table, series_table.c.id == blocks.c.series_id)
+            .where(series_table.c.run_id == run_id, blocks.c.max_seq > after_seq)
+        )
         if before_seq is not None:
-            stmt = stmt.where(points.c.seq < before_seq)
+            stmt = stmt.where(blocks.c.min_seq < before_seq)
         if keys is not None:
-            stmt = stmt.where(points.c.key.in_(keys))
-        stmt = stmt.order_by(points.c.seq, points.c.key, points.c.step)
-        rows = (await self.session.execute(stmt)).all()
-        return [
-            MetricBatch.of_points(run_id, seq, (_point(r) for r in group))
-            for seq, group in groupby(rows, key=lambda r: r.seq)
-        ]
+            stmt = stmt.where(series_table.c.key.in_(keys))
+        parts: dict[str, list[Points]] = defaultdict(list)
+        result = await self.session.stream(stmt.order_by(series_table.c.key, blocks.c.block))
+        async for row in result.mappings():
+            points = decode(row)
+            wanted = points.seqs > after_seq
+            if before_seq is not None:
+                wanted &= points.seqs < before_seq
+            if wanted.any():
+                parts[row["key"]].append(points.take(wanted))
+        return _batches(run_id, [(k, Points.concat(p)) for k, p in sorted(parts.items())])
