@@ -3,8 +3,9 @@
 Targets (DESIGN §10): ≥ 150,000 points/s, and ≥ 0.4 of raw asyncpg COPY measured in the same run. The
 product is production wiring: `ptw serve --executors 0` (which `startRun` goes to; it runs a metric
 ingester too) and a warm `ptw worker` (supervisor, Redis stream, ingester) on a fresh database and Redis
-prefix. Timed from `startRun` until every point is in ``metric_points``; the baseline is
-``copy_records_to_table`` of as many prepared rows into the same indexed table, right after.
+prefix. Timed from `startRun` until every point is stored, read through the API's own `total` of each key;
+the baseline is ``copy_records_to_table`` of as many prepared rows into an indexed table of a row per point
+(the layout points had before block storage: ``BASELINE_TABLE``), right after.
 
     python -m bench.ingest [--keys 10] [--steps 20000] [--repeats 3]
 """
@@ -27,34 +28,43 @@ from ptw.api.ids import decode_id
 COLUMNS = ("run_id", "key", "step", "value", "ts", "seq")
 
 
-async def stored_all(db: asyncpg.Connection, run_id: str, keys: list[str], steps: int) -> None:
-    """Wait until every point is stored. Cheap probes of the last step of each key first (a COUNT over
-    the run every few ms would compete with the ingest for the 2 cores), then one COUNT to be sure."""
-    total = steps * len(keys)
-    while True:
-        last = await db.fetchval(
-            "SELECT count(*) FROM metric_points WHERE run_id = $1 AND key = ANY($2) AND step = $3",
-            run_id,
-            keys,
-            steps - 1,
-        )
-        if last == len(keys) and await count(db, run_id) >= total:
-            return
+BASELINE_TABLE = """
+CREATE TABLE IF NOT EXISTS bench_point_rows (
+    run_id varchar(36), key varchar(200), step bigint, value double precision, ts timestamptz, seq bigint,
+    PRIMARY KEY (run_id, key, step)
+);
+CREATE INDEX IF NOT EXISTS bench_point_rows_run_seq ON bench_point_rows (run_id, seq)
+"""
+TOTALS = "query($id: ID!, $k: String!) { run(id: $id) { metrics(key: $k, maxPoints: 1) { total } } }"
+
+
+async def stored_all(
+    stack: Stack, http: httpx.AsyncClient, api: Replica, run: str, keys: list[str], steps: int
+) -> None:
+    """Wait until every point is stored, as a client sees it: each key's ``total`` (a sum of block counts,
+    no point loaded), polled every 5 ms."""
+    pending = list(keys)
+    while pending:
+        body = (
+            await http.post(
+                f"{api.url}/graphql",
+                json={"query": TOTALS, "variables": {"id": run, "k": pending[0]}},
+                headers=stack.headers,
+            )
+        ).json()
+        if body["data"]["run"]["metrics"]["total"] >= steps:
+            pending.pop(0)
+            continue
         await asyncio.sleep(0.005)
 
 
-async def count(db: asyncpg.Connection, run_id: str) -> int:
-    return int(await db.fetchval("SELECT count(*) FROM metric_points WHERE run_id = $1", run_id))
-
-
 async def raw_copy(db: asyncpg.Connection, run_id: str, keys: int, steps: int) -> float:
-    """Seconds to COPY ``keys x steps`` prepared rows (other keys of the same run) into metric_points."""
+    """Seconds to COPY ``keys x steps`` prepared rows into an indexed table of a row per point."""
+    await db.execute(BASELINE_TABLE)
     now = datetime.now(UTC)
-    records = [
-        (run_id, f"copy_{k}", step, float(step), now, 1 << 40) for step in range(steps) for k in range(keys)
-    ]
+    records = [(run_id, f"copy_{k}", step, float(step), now, 1) for step in range(steps) for k in range(keys)]
     started = time.perf_counter()
-    await db.copy_records_to_table("metric_points", records=records, columns=COLUMNS)
+    await db.copy_records_to_table("bench_point_rows", records=records, columns=COLUMNS)
     return time.perf_counter() - started
 
 
@@ -71,7 +81,7 @@ async def one_run(
     started = time.perf_counter()
     run = await stack.start_run(http, api, workflow, {"keys": args.keys, "steps": args.steps})
     run_id = decode_id(run, "Run")
-    await asyncio.wait_for(stored_all(db, run_id, keys, args.steps), args.timeout)
+    await asyncio.wait_for(stored_all(stack, http, api, run, keys, args.steps), args.timeout)
     product = time.perf_counter() - started
     finished = await stack.wait_finished(http, api, run)
     if finished["status"] != "SUCCEEDED":
