@@ -14,7 +14,7 @@ from ptw.infra.db.metric_blocks import BLOCK_STEPS
 from tests.fixtures.databases import BACKENDS, fresh_postgres_url, sqlite_url
 from tests.integration.test_repositories import a_run, add_runs, at, seed
 
-BEFORE = "c002"  # the last revision that stored a row per point
+BEFORE = "d001"  # the last revision that stored a row per point
 
 
 @asynccontextmanager

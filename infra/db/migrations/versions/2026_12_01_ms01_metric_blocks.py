@@ -2,7 +2,7 @@
 point: every stored point is carried over, then metric_points is dropped.
 
 Revision ID: ms01
-Revises: c002
+Revises: d001
 Create Date: 2026-12-01 22:00:00.000000
 """
 
@@ -17,7 +17,7 @@ from ptw.infra.db.metric_blocks import Points, decode, encode, split
 from ptw.infra.db.types import UtcDateTime
 
 revision: str = "ms01"
-down_revision: str | None = "c002"
+down_revision: str | None = "d001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
