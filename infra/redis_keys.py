@@ -16,6 +16,11 @@ def run_queue(prefix: str, resource_class: str) -> str:
     return f"{prefix}:queue:{resource_class}"
 
 
+def run_queue_turns(prefix: str, resource_class: str) -> str:
+    """A hash: each project's virtual finish time in the queue of ``resource_class`` (fair ordering)."""
+    return f"{prefix}:queue-turns:{resource_class}"
+
+
 def run_job_id(prefix: str, run_id: str, attempt: int) -> str:
     """The arq job id of one attempt of a run: enqueuing the same attempt twice is a no-op."""
     return f"{prefix}:run:{run_id}:{attempt}"
