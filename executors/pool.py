@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ptw.domain.ports import EventBus, ExecutorRegistry
+from ptw.domain.retry import every
 from ptw.domain.runs import RunJob
 from ptw.domain.services.execution import ExecutionService
 from ptw.domain.services.metrics import MetricService
@@ -118,10 +119,11 @@ class LocalExecutorPool:
         return list(dict.fromkeys([*stopped, *interrupted]))
 
     async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_interval)
-            for slot in self.slots:
-                await slot.announce()
+        await every(self.heartbeat_interval, self._announce, "announce the slots", log)
+
+    async def _announce(self) -> None:
+        for slot in self.slots:
+            await slot.announce()
 
     async def _serve(self, slot: ExecutorSlot) -> None:
         try:

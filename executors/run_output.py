@@ -8,6 +8,7 @@ import logging
 import time
 
 from ptw.domain.services.execution import ExecutionService
+from ptw.domain.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,7 @@ class RunOutput:
         self.execution = execution
         self.run_id = run_id
         self.project_id = project_id
-        self._tokens = float(BURST)
-        self._refilled = time.monotonic()
+        self._lines = TokenBucket.full(LINES_PER_SECOND, BURST, time.monotonic())
         self._dropped = 0
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
 
@@ -51,7 +51,7 @@ class RunOutput:
             text = text[:MAX_LINE] + f"... [{len(text) - MAX_LINE} characters cut]"
         if stream == "stderr":
             self._stderr.append(text)
-        if not self._take_token():
+        if self._lines.take(time.monotonic()):
             self._dropped += 1
             return
         await self.flush_dropped()
@@ -69,15 +69,6 @@ class RunOutput:
 
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr)
-
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(float(BURST), self._tokens + (now - self._refilled) * LINES_PER_SECOND)
-        self._refilled = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
 
     async def _publish(self, text: str, stream: str) -> None:
         try:

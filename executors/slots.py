@@ -15,10 +15,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ptw.domain.clock import utcnow
 from ptw.domain.executors import ExecutorState
 from ptw.domain.ports import EventBus, ExecutorRegistry
+from ptw.domain.retry import Backoff, retrying
 from ptw.domain.services.execution import ExecutionService
 from ptw.domain.services.metrics import MetricService
 from ptw.executors.device import resource_classes_for
@@ -27,6 +29,8 @@ from ptw.executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, Supervi
 from ptw.executors.warm_runner import RunnerFailed, WarmRunner, training_environ
 
 log = logging.getLogger(__name__)
+
+RUNNER_BACKOFF = Backoff(first=1.0, limit=30.0)  # a broken environment: pythonpath, device, memory
 
 
 class ClaimFailed(Exception):
@@ -177,25 +181,26 @@ class ExecutorSlot:
 
     async def _start_runner(self) -> None:
         """A runner that said it is ready; a broken environment is retried with a growing pause."""
-        delay = 1.0
-        while True:
-            try:
-                runner = await WarmRunner.fork(await self._fork_server(), env=self.services.env)
-                try:
-                    ready = await runner.ready()
-                except asyncio.CancelledError:
-                    await runner.stop(0.5, 0.5)
-                    raise
-            except (RunnerFailed, ForkFailed, OSError) as exc:
-                log.error("executor %s: %s; retrying in %.0f s", self.id, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            self.resource_classes = resource_classes_for(str(ready.get("device", "cpu")))
-            self.devices = (str(ready.get("name") or ready.get("device")),)
-            self.spare = runner
-            await self.announce()
-            return
+        runner, ready = await retrying(
+            self._fork_runner,
+            RUNNER_BACKOFF,
+            retry_on=(RunnerFailed, ForkFailed, OSError),
+            on_failure=lambda exc, pause: log.error(
+                "executor %s: %s; retrying in %.0f s", self.id, exc, pause
+            ),
+        )
+        self.resource_classes = resource_classes_for(str(ready.get("device", "cpu")))
+        self.devices = (str(ready.get("name") or ready.get("device")),)
+        self.spare = runner
+        await self.announce()
+
+    async def _fork_runner(self) -> tuple[WarmRunner, dict[str, Any]]:
+        runner = await WarmRunner.fork(await self._fork_server(), env=self.services.env)
+        try:
+            return runner, await runner.ready()
+        except asyncio.CancelledError:
+            await runner.stop(0.5, 0.5)
+            raise
 
     async def announce(self) -> None:
         if not self.resource_classes:

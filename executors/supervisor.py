@@ -19,6 +19,7 @@ from ptw.domain.errors import DomainError
 from ptw.domain.events import RunChanged, run_topic
 from ptw.domain.metrics import sifted
 from ptw.domain.ports import EventBus
+from ptw.domain.retry import Backoff, retrying
 from ptw.domain.runs import RunJob, RunStatus
 from ptw.domain.services.execution import ExecutionService, Outcome
 from ptw.domain.services.metrics import MetricService
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ERROR = 4000
+WRITE_BACKOFF = Backoff(first=0.1, limit=2.0)  # the database refused a write for a moment
 COALESCE_POINTS = 50_000  # within the domain's 100,000 points per call
 _END: dict[str, Any] = {"kind": "end of messages"}
 CANCEL, TIMEOUT, SUPERSEDED, DRAIN, MEMORY = "cancel", "timeout", "superseded", "drain", "memory"
@@ -339,21 +341,19 @@ class RunSupervisor:
 
     async def _retrying(self, call: Callable[[], Awaitable[T]], what: str, attempts: int = 8) -> T | None:
         """Retry a write the database refused for a moment; a domain refusal is final and reported."""
-        delay = 0.1
-        for attempt in range(1, attempts + 1):
-            try:
-                return await call()
-            except DomainError as exc:
-                log.warning("run %s: cannot %s: %s", self.job.run_id, what, exc.message)
-                await self.output.system(f"cannot {what}: {exc.message}")
-                return None
-            except Exception:
-                if attempt == attempts:
-                    log.exception("run %s: gave up trying to %s", self.job.run_id, what)
-                    return None
-                log.warning("run %s: cannot %s yet; retrying", self.job.run_id, what, exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+
+        def failed(error: BaseException, _pause: float) -> None:
+            log.warning("run %s: cannot %s yet (%r); retrying", self.job.run_id, what, error)
+
+        try:
+            return await retrying(
+                call, WRITE_BACKOFF, final=(DomainError,), attempts=attempts, on_failure=failed
+            )
+        except DomainError as exc:
+            log.warning("run %s: cannot %s: %s", self.job.run_id, what, exc.message)
+            await self.output.system(f"cannot {what}: {exc.message}")
+        except Exception:
+            log.exception("run %s: gave up trying to %s", self.job.run_id, what)
         return None
 
 

@@ -17,6 +17,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.worker import Retry, Worker, func
 
+from ptw.domain.retry import every
 from ptw.executors.slots import ClaimFailed, ExecutorSlot, SlotServices
 
 log = logging.getLogger(__name__)
@@ -154,15 +155,13 @@ class ExecutorWorker:
 
     async def _renew_in_progress(self, job_id: str) -> None:
         key = in_progress_key_prefix + job_id
-        while True:
-            try:
-                await self.redis.pexpire(key, int(IN_PROGRESS_TTL * 1000))
-            except Exception:
-                log.warning("cannot renew the in-progress mark of %s", job_id, exc_info=True)
-            await asyncio.sleep(IN_PROGRESS_TTL / 3)
+        ttl_ms = int(IN_PROGRESS_TTL * 1000)
+        renew = f"renew the in-progress mark of {job_id}"
+        await every(IN_PROGRESS_TTL / 3, lambda: self.redis.pexpire(key, ttl_ms), renew, log, at_once=True)
 
     async def _heartbeat(self) -> None:
-        while True:
-            for slot in self.slots:
-                await slot.announce()
-            await asyncio.sleep(self.heartbeat_interval)
+        await every(self.heartbeat_interval, self._announce, "announce the slots", log, at_once=True)
+
+    async def _announce(self) -> None:
+        for slot in self.slots:
+            await slot.announce()

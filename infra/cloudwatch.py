@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ptw.domain.ports import JobQueue
+from ptw.domain.retry import every
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,4 @@ class QueueDepthPublisher:
             self._task = None
 
     async def _publish_forever(self) -> None:
-        while True:
-            try:
-                await self.publish()
-            except Exception:  # CloudWatch or Redis away: the next minute tries again
-                log.warning("cannot publish the queue depth to CloudWatch", exc_info=True)
-            await asyncio.sleep(self.interval)
+        await every(self.interval, self.publish, "publish the queue depth to CloudWatch", log, at_once=True)

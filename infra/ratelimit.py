@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
+from ptw.domain.token_bucket import TokenBucket
 from ptw.infra import redis_keys
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 # (a forgotten bucket comes back full, which only ever errs on the generous side).
 LOCAL_BUCKETS = 10_000
 
-# Floats leave a Lua script truncated to integers, so the wait is returned as a string.
+# TokenBucket.take, run inside Redis. Floats leave a Lua script truncated to integers, so the wait is
+# returned as a string.
 _TOKEN_BUCKET = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
@@ -55,18 +57,13 @@ class LocalRateLimiter:
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key → (tokens, at)
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     async def take(self, key_id: str) -> float:
         now = time.monotonic()
-        tokens, at = self._buckets.pop(key_id, (float(self.burst), now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        wait = 0.0
-        if tokens >= 1:
-            tokens -= 1
-        else:
-            wait = (1 - tokens) / self.rate
-        self._buckets[key_id] = (tokens, now)
+        bucket = self._buckets.pop(key_id, None) or TokenBucket.full(self.rate, self.burst, now)
+        wait = bucket.take(now)
+        self._buckets[key_id] = bucket
         while len(self._buckets) > LOCAL_BUCKETS:
             self._buckets.popitem(last=False)
         return wait

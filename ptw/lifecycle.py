@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from ptw.domain.retry import every
 from ptw.domain.runs import RunJob
 from ptw.domain.services.run_monitor import PlacementWatch, RunMonitor
 from ptw.executors.trial_objective import TrialAdvisor
@@ -68,20 +69,7 @@ async def background_services(services: Services, *, requeue: bool = False) -> A
 
 
 def _every(interval: float, action: Callable[[], Awaitable[object]], what: str) -> asyncio.Task[None]:
-    async def loop() -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await action()
-                failing = False
-            except Exception:
-                # PostgreSQL or Redis away: said once, then retried each interval until they answer.
-                if not failing:
-                    log.warning("cannot %s; trying again every %g s", what, interval, exc_info=True)
-                failing = True
-
-    return asyncio.create_task(loop(), name=what)
+    return asyncio.create_task(every(interval, action, what, log), name=what)
 
 
 @dataclass

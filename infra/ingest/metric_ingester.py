@@ -27,19 +27,21 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from ptw.domain.metrics import MetricBatch
+from ptw.domain.retry import Backoff
 from ptw.domain.services import MetricService
 from ptw.infra.live.redis_metric_log import SEQ_BITS, RedisMetricLog, decode_batch, seq_of
 
 log = logging.getLogger(__name__)
 
 GROUP = "ingest"
-BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+BACKOFF = Backoff(first=0.1, limit=5.0)
 
 Entry = tuple[str, Any, Any]  # run id, entry id, fields (None: the entry is gone)
 
@@ -90,18 +92,17 @@ class MetricIngester:
             log.warning("metric ingester %s: stopped in the middle of a round", self.consumer)
 
     async def _run(self) -> None:
-        failures = 0
+        pauses: Iterator[float] | None = None  # while rounds fail; the pause is cut short by stop()
         while not self._stopping.is_set():
             try:
                 await self.ingest_round()
-                failures = 0
+                pauses = None
             except Exception as e:
-                if failures == 0:
+                if pauses is None:
                     log.warning("metric ingester %s: round failed (%r); retrying", self.consumer, e)
-                pause = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
-                failures += 1
+                    pauses = BACKOFF.pauses()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), pause)
+                    await asyncio.wait_for(self._stopping.wait(), next(pauses))
 
     async def ingest_round(self) -> int:
         """Read what there is (waiting up to ``block_ms``), store it, acknowledge it, trim; the number of

@@ -29,6 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ptw.domain.events import Event
 from ptw.domain.ports import Subscription
+from ptw.domain.retry import Backoff, retrying
 from ptw.infra import redis_keys
 from ptw.infra.live.event_codec import decode_event, encode_event
 from ptw.infra.live.memory_bus import InMemoryEventBus
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 # An event of several topics is published once per topic's channel: a process subscribed to more
 # than one of them must hand it out once, so it remembers the ids of the last events it handed out.
 RECENT_EVENTS = 4096
-RECONNECT_BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+RECONNECT_BACKOFF = Backoff(first=0.05, limit=2.0)
 
 
 class RedisEventBus:
@@ -47,6 +48,7 @@ class RedisEventBus:
         self._local = InMemoryEventBus()
         self._pubsub: PubSub = redis.pubsub()
         self._listener: asyncio.Task[None] | None = None
+        self._reconnecting = False
         # Per channel: how many local subscriptions need it, and when Redis confirmed the subscription.
         self._users: dict[str, int] = {}
         self._ready: dict[str, asyncio.Future[None]] = {}
@@ -134,20 +136,21 @@ class RedisEventBus:
     async def _listen(self) -> None:
         """Read the pub/sub connection forever; when it drops, reconnect (redis-py resubscribes the
         connection's channels as it connects) with a growing pause while Redis stays away."""
-        failures = 0
         while True:
-            try:
-                message = await self._pubsub.get_message(timeout=None)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                pause = RECONNECT_BACKOFF[min(failures, len(RECONNECT_BACKOFF) - 1)]
-                if failures == 0:
-                    log.warning("event bus: pub/sub connection lost (%s); reconnecting", e)
-                failures += 1
-                await asyncio.sleep(pause)
-                continue
-            failures = 0
+            message = await retrying(
+                lambda: self._pubsub.get_message(timeout=None),
+                RECONNECT_BACKOFF,
+                retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
+                on_failure=self._lost,
+            )
+            self._reconnecting = False
             if message is not None:
                 await self._handle(message)
+
+    def _lost(self, error: BaseException, _pause: float) -> None:
+        if not self._reconnecting:  # said once an outage, not at every reconnection attempt
+            log.warning("event bus: pub/sub connection lost (%s); reconnecting", error)
+            self._reconnecting = True
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
