@@ -209,3 +209,33 @@ def test_checkpoints_of_a_live_run_appear_without_reloading(pages: Browser) -> N
     page.get_by_role("button", name="Cancel run").click()
     page.get_by_role("button", name="Yes, cancel run").click()
     expect(page.locator(".page-head .badge")).to_have_text("CANCELLED", timeout=LIVE)
+
+
+def test_a_run_is_named_tagged_and_annotated_from_its_page(pages: Browser) -> None:
+    run_id = finished_run(pages.server, {"steps": 2})
+    found = graphql(pages.server, "query($id: ID!) { run(id: $id) { name shortId } }", {"id": run_id})["run"]
+    page = pages.signed_in(f"/#/runs/{run_id}")
+    # The name the server gave it, and the short id the CLI prints.
+    expect(page.locator(".page-head h1")).to_contain_text(found["name"])
+    expect(page.locator(".page-head .short-id")).to_have_text(found["shortId"])
+    labels = page.locator(".kv-row.labels")
+    labels.get_by_role("button", name="Edit").click()
+    labels.locator("input[name=run-name]").fill("baseline at lr 0.01")
+    labels.locator("input[name=run-tags]").fill("baseline, sweep-3")
+    labels.locator("textarea[name=run-notes]").fill("kept as the reference\nfor the sweep")
+    labels.get_by_role("button", name="Save").click()
+    expect(page.locator(".page-head h1")).to_contain_text("baseline at lr 0.01")
+    expect(labels.locator(".chip.tag")).to_have_text(["baseline", "sweep-3"])
+    expect(labels.locator(".notes")).to_have_text("kept as the reference\nfor the sweep")
+    stored = graphql(pages.server, "query($id: ID!) { run(id: $id) { name tags notes } }", {"id": run_id})
+    assert stored["run"] == {
+        "name": "baseline at lr 0.01",
+        "tags": ["baseline", "sweep-3"],
+        "notes": "kept as the reference\nfor the sweep",
+    }
+    shoot(page, "25-run-labels")
+    page.click("[data-nav=runs]")
+    row = row_of(page, run_id)
+    expect(row.locator(".run-name a")).to_have_text("baseline at lr 0.01")
+    expect(row.locator(".chip.tag")).to_have_text(["baseline", "sweep-3"])
+    expect(row.locator(".run-name .mono")).to_have_text(found["shortId"])

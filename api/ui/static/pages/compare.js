@@ -6,7 +6,7 @@ import { ChartSettings, PALETTE, SeriesChart } from "../chart.js";
 import { ACTIVE, compactValue, duration, emptyState, errorBox, h, replace, shortId, statusBadge } from "../dom.js";
 
 const HISTORY_POINTS = 1000;
-const RUN_FIELDS = `id status params summary metricKeys createdAt startedAt finishedAt
+const RUN_FIELDS = `id name tags shortId status params summary metricKeys createdAt startedAt finishedAt
   workflow { id name } latestMetrics { key step value }`;
 const METRICS = `subscription Metrics($runId: ID!, $after: String) {
   runMetrics(runId: $runId, after: $after) { cursor points { key step value timestamp } }
@@ -70,7 +70,7 @@ export function render(main, { params: [list] }) {
     const chartOf = (key) => {
       if (!charts.has(key)) {
         const chart = new SeriesChart(key, settings, { key });
-        for (const run of found) chart.addSeries(run.id, { label: shortId(run.id), color: run.color });
+        for (const run of found) chart.addSeries(run.id, { label: run.name ?? shortId(run.id), color: run.color });
         if (!charts.size) chartGrid.replaceChildren();
         charts.set(key, chart);
         chartGrid.append(chart.element);
@@ -122,7 +122,7 @@ function comparisonTable(runs) {
   const found = runs.filter((run) => !run.missing);
   const latest = (run) => Object.fromEntries((run.latestMetrics ?? []).map((point) => [point.key, point.value]));
   const sections = [
-    ["Run", [["workflow", (run) => run.workflow.name], ["status", (run) => run.status], ["duration", (run) => duration(run.startedAt, run.finishedAt)]]],
+    ["Run", [["workflow", (run) => run.workflow.name], ["tags", (run) => (run.tags ?? []).join(", ")], ["status", (run) => run.status], ["duration", (run) => duration(run.startedAt, run.finishedAt)]]],
     ["Params", keysOf(found, (run) => run.params)],
     ["Summary", keysOf(found, (run) => run.summary)],
     ["Latest metrics", keysOf(found, latest)],
@@ -178,7 +178,8 @@ function comparisonTable(runs) {
               h("i", { class: "swatch", style: `background:${run.color}` }),
               run.missing
                 ? h("span", { class: "muted" }, `${shortId(run.id)} (not found)`)
-                : h("a", { href: `#/runs/${encodeURIComponent(run.id)}`, class: "mono" }, shortId(run.id)),
+                : h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, run.name ?? shortId(run.id)),
+              run.missing ? null : h("span", { class: "mono muted" }, ` ${run.shortId}`),
               " ",
               run.missing ? null : statusBadge(run.status),
             ),

@@ -1,6 +1,7 @@
 // One run: live charts of its metrics, its events and output, its checkpoints, and a cancel button.
 import { query, subscribe } from "../api.js";
 import { ChartSettings, MetricChart, PALETTE } from "../chart.js";
+import { runLabels } from "./run_labels.js";
 import {
   ACTIVE,
   bytes,
@@ -18,7 +19,8 @@ import {
 
 const RUN = `query Run($id: ID!) {
   run(id: $id) {
-    id status params attempt device executor createdAt startedAt finishedAt error summary metricKeys
+    id name tags notes shortId status params attempt device executor createdAt startedAt finishedAt error summary
+    metricKeys
     workflow { id name }
     project { id name }
     optimizationResult { id }
@@ -106,6 +108,17 @@ export function render(main, { params: [runId] }) {
     }
   };
   const elapsed = h("span");
+  // Made again only when the labels change, so an edit in progress survives status updates.
+  let labels = null;
+  let labelsShown = null;
+  const labelsOf = (current) => {
+    const shown = JSON.stringify([current.name, current.tags, current.notes]);
+    if (shown !== labelsShown) {
+      labelsShown = shown;
+      labels = runLabels(current, (changes) => update(changes));
+    }
+    return labels;
+  };
 
   const update = (changes) => {
     run = { ...run, ...changes };
@@ -116,8 +129,8 @@ export function render(main, { params: [runId] }) {
       h(
         "div",
         {},
-        h("h1", {}, run.workflow.name, " ", h("span", { class: "mono muted" }, shortId(run.id))),
-        h("p", { class: "muted" }, `Project ${run.project.name}`),
+        h("h1", {}, run.name ?? run.workflow.name, " ", h("span", { class: "mono muted short-id" }, run.shortId ?? shortId(run.id))),
+        h("p", { class: "muted" }, `${run.workflow.name} · project ${run.project.name}`),
       ),
       h(
         "div",
@@ -154,6 +167,7 @@ export function render(main, { params: [runId] }) {
       run.summary
         ? h("div", { class: "kv-row" }, h("span", { class: "label" }, "Summary"), keyValues(run.summary))
         : null,
+      labelsOf(run),
     );
   };
 

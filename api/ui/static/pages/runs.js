@@ -2,6 +2,7 @@
 // in the table open side by side on the compare page.
 import { query, subscribe } from "../api.js";
 import { compareHref } from "./compare.js";
+import { tagChips } from "./run_labels.js";
 import {
   ACTIVE,
   compactValue,
@@ -18,7 +19,7 @@ import {
 } from "../dom.js";
 
 export const RUN_ROW = `fragment RunRow on Run {
-  id status params createdAt startedAt finishedAt attempt
+  id name tags shortId status params createdAt startedAt finishedAt attempt
   workflow { id name defaults }
   latestMetrics { key step value }
 }`;
@@ -127,7 +128,7 @@ function row(run, selected, changed) {
       h("input", {
         type: "checkbox",
         name: "pick",
-        "aria-label": `Select run ${shortId(run.id)}`,
+        "aria-label": `Select run ${run.shortId ?? shortId(run.id)}`,
         checked: selected.has(run.id),
         onchange: (event) => {
           if (event.target.checked) selected.add(run.id);
@@ -137,7 +138,14 @@ function row(run, selected, changed) {
       }),
     ),
     h("td", {}, statusBadge(run.status)),
-    h("td", {}, h("a", { href, class: "mono" }, shortId(run.id))),
+    h(
+      "td",
+      { class: "run-name" },
+      h("a", { href, class: "strong" }, run.name),
+      " ",
+      h("span", { class: "mono muted" }, run.shortId ?? shortId(run.id)),
+      tagChips(run.tags),
+    ),
     h("td", { class: "strong" }, run.workflow.name),
     h("td", { class: "params" }, keyValues(changedParams(run), { empty: "defaults" })),
     h("td", {}, metrics.length ? h("span", { class: "chips" }, metrics) : h("span", { class: "muted" }, "—")),
