@@ -1,4 +1,7 @@
-"""Opaque global IDs (base64 of ``Type:uuid``) and the cursors of connections and metric streams."""
+"""Opaque global IDs (base64 of ``Type:uuid``) and the cursors of connections and metric streams.
+
+The same encoding as ``strawberry.relay.GlobalID``; hand-written because a malformed or foreign id must
+be the API's BAD_USER_INPUT (and an id of another type NOT_FOUND), and the metric cursors share it."""
 
 from __future__ import annotations
 

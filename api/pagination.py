@@ -1,4 +1,7 @@
-"""Relay connections over the domain's keyset pages: the cursor is the opaque id of an item."""
+"""Relay connections over the domain's keyset pages: the cursor is the opaque id of an item.
+
+Not ``strawberry.relay``'s ListConnection: it pages by slicing what the resolver returns (offset cursors),
+where the repositories answer one keyset page (``first + 1`` rows after an id) in SQL."""
 
 from __future__ import annotations
 

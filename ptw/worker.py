@@ -22,7 +22,6 @@ from ptw.infra.settings import Settings
 from ptw.lifecycle import background_services, prune_advisor
 
 console = Console(stderr=True)
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def executor_worker(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ptw.domain.clock import new_id, utcnow
@@ -43,7 +43,6 @@ class ExecutionService:
     # With a queue, a retryable failure (see Outcome) and a drained attempt are queued again at once.
     queue: JobQueue | None = None
     max_attempts: int = 3
-    stopping: set[str] = field(default_factory=set)
 
     async def claim(self, run_id: str, attempt: int, executor: str) -> RunJob | None:
         """QUEUED → STARTING for this attempt, or None when the job is stale or a duplicate delivery."""

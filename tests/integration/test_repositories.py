@@ -144,8 +144,11 @@ async def test_api_keys_and_memberships(uow_factory: SqlUnitOfWork.Factory) -> N
         await uow.commit()
     async with uow_factory() as uow:
         assert await uow.api_keys.get(key.id) == key
-        assert await uow.api_keys.get_by_prefix("abc123abc123") == key
-        assert await uow.api_keys.get_by_prefix("nope") is None
+        assert await uow.api_keys.get_for_auth("abc123abc123") == (
+            key,
+            [Membership(key.id, project.id, Role.VIEWER)],
+        )
+        assert await uow.api_keys.get_for_auth("nope") is None
         key.revoked_at, key.last_used_at = at(10), at(9)
         await uow.api_keys.update(key)
         await uow.api_keys.add_membership(Membership(key.id, project.id, Role.ADMIN))  # a new grant replaces

@@ -396,7 +396,8 @@ async def test_keys_are_high_entropy_prefixed_and_stored_only_as_a_hash(
     secret = issued["secret"]
     assert re.fullmatch(r"ptw_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", secret)  # 256 random bits after the prefix
     async with services.database.uow_factory()() as uow:
-        stored = await uow.api_keys.get_by_prefix(issued["apiKey"]["prefix"])
+        found = await uow.api_keys.get_for_auth(issued["apiKey"]["prefix"])
+    stored = found[0] if found else None
     assert stored is not None and stored.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in repr(stored)
     # Shown once: no type of the schema but NewApiKey has a secret.

@@ -24,10 +24,6 @@ class SqlApiKeyRepository(SqlRepository):
         row = (await self.session.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
         return mapping.entity_of(row) if row else None
 
-    async def get_by_prefix(self, prefix: str) -> ApiKey | None:
-        row = (await self.session.execute(select(api_keys).where(api_keys.c.prefix == prefix))).first()
-        return mapping.entity_of(row) if row else None
-
     async def get_for_auth(self, prefix: str) -> tuple[ApiKey, list[Membership]] | None:
         stmt = (
             select(api_keys, memberships.c.project_id, memberships.c.role)
