@@ -175,7 +175,9 @@ async def test_the_production_api_publishes_while_no_worker_exists(
             "PYTHONPATH": str(REPO),
         }
         command = [sys.executable, "-m", "ptw.cli", "db", "upgrade"]
-        subprocess.run(command, env=env, check=True, capture_output=True, timeout=120)
+        await asyncio.to_thread(
+            subprocess.run, command, env=env, check=True, capture_output=True, timeout=120
+        )
         log = tmp_path / "serve.log"
         server = serve(env, log)
         try:
