@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ptw.domain.ports import EventBus, ExecutorRegistry, JobQueue, MetricLog, UnitOfWorkFactory
+from ptw.domain.quotas import Quotas
 from ptw.domain.services import (
     AccessService,
     ExecutionService,
@@ -179,6 +180,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
     validator = JsonSchemaValidator()
     strategy = OptunaStrategy()
     metrics = MetricService(uow, bus, log=adapters.metric_log)
+    quotas = Quotas(max_queued_runs=settings.max_queued_runs, max_optimizations=settings.max_optimizations)
     services = Services(
         settings=settings,
         database=database,
@@ -186,10 +188,12 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         queue=queue,
         access=AccessService(uow, bus),
         workflows=WorkflowService(uow, validator),
-        runs=RunService(uow, bus, queue, validator),
+        runs=RunService(uow, bus, queue, validator, quotas=quotas),
         metrics=metrics,
         execution=ExecutionService(uow, bus, queue, settings.max_attempts),
-        optimizations=OptimizationService(uow, bus, strategy, validator, importance=OptunaImportance()),
+        optimizations=OptimizationService(
+            uow, bus, strategy, validator, importance=OptunaImportance(), quotas=quotas
+        ),
         registry=registry,
         recovery=RecoveryService(uow, bus, queue, settings.max_attempts),
         tracking=TrackingService(uow, bus, metrics),

@@ -21,8 +21,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
+projects_app = typer.Typer(help="Projects (the operator's commands).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(projects_app, name="projects")
 err = Console(stderr=True)
 
 
@@ -110,6 +112,38 @@ def keys_create(
         print(issued.secret)
 
     _run_or_exit(create())
+
+
+@projects_app.command("quota")
+def projects_quota(
+    project: Annotated[str, typer.Argument(help="Project name.")],
+    queued_runs: Annotated[
+        int | None, typer.Option(help="Runs it may have waiting (default: PTW_MAX_QUEUED_RUNS).")
+    ] = None,
+    optimizations: Annotated[
+        int | None, typer.Option(help="Unfinished optimizations (default: PTW_MAX_OPTIMIZATIONS).")
+    ] = None,
+) -> None:
+    """Set a project's quotas straight against the configured database; an option left out goes back
+    to the deployment's default."""
+
+    async def set_quota() -> None:
+        from ptw.infra.bootstrap import bootstrap
+
+        services = await bootstrap(_settings())
+        try:
+            quota = await services.access.set_quota(
+                project, max_queued_runs=queued_runs, max_optimizations=optimizations
+            )
+        finally:
+            await services.aclose()
+        settings = services.settings
+        print(
+            f"{project}: {quota.max_queued_runs or settings.max_queued_runs} queued runs, "
+            f"{quota.max_optimizations or settings.max_optimizations} unfinished optimizations"
+        )
+
+    _run_or_exit(set_quota())
 
 
 @db_app.command("upgrade")

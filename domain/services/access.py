@@ -11,6 +11,7 @@ from ptw.domain.clock import new_id, utcnow
 from ptw.domain.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
 from ptw.domain.events import KeyRevoked, key_topic
 from ptw.domain.ports import EventBus, UnitOfWork, UnitOfWorkFactory
+from ptw.domain.quotas import ProjectQuota
 from ptw.domain.tenancy import Actor, ApiKey, Membership, Project, Role
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -54,6 +55,23 @@ class AccessService:
                 await uow.api_keys.update(key)
                 await uow.commit()
         return Actor(key_id=key.id, roles={m.project_id: m.role for m in memberships}, name=key.name)
+
+    async def set_quota(
+        self, project_name: str, *, max_queued_runs: int | None, max_optimizations: int | None
+    ) -> ProjectQuota:
+        """The operator's (``ptw projects quota``, with the database's credentials, no API key): a
+        project's own limits, None for the deployment's default. Tenants' admins cannot raise their own."""
+        for limit in (max_queued_runs, max_optimizations):
+            if limit is not None and limit < 0:
+                raise BadInput("a quota is 0 or more")
+        async with self.uow() as uow:
+            project = await uow.projects.get_by_name(project_name)
+            if project is None:
+                raise NotFound.of("Project", project_name)
+            quota = ProjectQuota(project.id, max_queued_runs, max_optimizations)
+            await uow.projects.set_quota(quota)
+            await uow.commit()
+        return quota
 
     async def projects_of(self, actor: Actor) -> list[tuple[Project, Role]]:
         async with self.uow() as uow:

@@ -32,6 +32,7 @@ from ptw.domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from ptw.domain.quotas import Quotas
 from ptw.domain.runs import RunQuery, RunStatus
 from ptw.domain.search_space import check_choice, extremes, grid_size, parse_space
 from ptw.domain.services.runs import publish_run
@@ -104,6 +105,7 @@ class OptimizationService:
     validator: ParamsValidator
     on_start: Callable[[], None] | None = None  # wakes the driver, so a new search starts at once
     importance: ParameterImportance | None = None
+    quotas: Quotas = field(default_factory=Quotas)
     _not_trials: set[str] = field(default_factory=set)
 
     async def get(self, actor: Actor, optimization_id: str) -> Optimization:
@@ -175,6 +177,12 @@ class OptimizationService:
             workflow = await uow.workflows.get(spec.workflow_id)
             if workflow is None or workflow.project_id not in (None, project_id):
                 raise NotFound.of("Workflow", spec.workflow_id)
+            unfinished = [OptimizationStatus.QUEUED, OptimizationStatus.RUNNING]
+            self.quotas.check(
+                "unfinished optimizations",
+                await uow.optimizations.count_with_status(project_id, unfinished),
+                self.quotas.optimizations(await uow.projects.get_quota(project_id)),
+            )
             tuner = await uow.workflows.get_by_name(TUNER_WORKFLOW, None)
             if spec.kind is OptimizationKind.PERFORMANCE_TUNING and tuner is None:
                 raise BadInput("performance tuning is not available on this server", field="kind")

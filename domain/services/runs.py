@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ptw.domain.clock import new_id, utcnow
@@ -18,6 +18,7 @@ from ptw.domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from ptw.domain.quotas import Quotas
 from ptw.domain.run_labels import MIN_SHORT_ID, checked_name, checked_notes, checked_tags, is_short_id
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
 from ptw.domain.tenancy import Actor, Role
@@ -53,6 +54,7 @@ class RunService:
     bus: EventBus
     queue: JobQueue
     validator: ParamsValidator
+    quotas: Quotas = field(default_factory=Quotas)
 
     async def start_run(
         self,
@@ -87,6 +89,12 @@ class RunService:
                 earlier = await uow.runs.get_by_idempotency_key(project_id, idempotency_key)
                 if earlier is not None:
                     return earlier
+            if optimization_id is None:  # trials are bounded by their optimization's quota and maxParallel
+                self.quotas.check(
+                    "queued runs",
+                    await uow.runs.count_with_status(project_id, [RunStatus.QUEUED]),
+                    self.quotas.queued_runs(await uow.projects.get_quota(project_id)),
+                )
             run = Run(
                 id=new_id(),
                 project_id=project_id,

@@ -32,6 +32,7 @@ from ptw.domain.ports import (
     UnitOfWorkFactory,
     WorkflowRepository,
 )
+from ptw.domain.quotas import ProjectQuota
 from ptw.domain.runs import Run, RunQuery, RunStatus
 from ptw.domain.tenancy import Project
 from ptw.domain.workflows import Workflow
@@ -142,6 +143,9 @@ class CachedRunRepository:
     async def with_status(self, statuses: Sequence[RunStatus]) -> list[Run]:
         return await self.inner.with_status(statuses)
 
+    async def count_with_status(self, project_id: str, statuses: Sequence[RunStatus]) -> int:
+        return await self.inner.count_with_status(project_id, statuses)
+
     async def next_metric_seq(self, run_id: str, new_keys: Sequence[str]) -> int:
         seq = await self.inner.next_metric_seq(run_id, new_keys)
         await self._wrote_metric_keys(run_id)
@@ -183,6 +187,12 @@ class CachedProjectRepository:
 
     async def get_by_name(self, name: str) -> Project | None:
         return await self.inner.get_by_name(name)
+
+    async def get_quota(self, project_id: str) -> ProjectQuota | None:
+        return await self.inner.get_quota(project_id)  # read at each start, never cached: the operator's
+
+    async def set_quota(self, quota: ProjectQuota) -> None:
+        await self.inner.set_quota(quota)
 
 
 class CachingUnitOfWork:

@@ -48,6 +48,16 @@ class ProjectRow(Base):
     created_at: Mapped[datetime]
 
 
+class ProjectQuotaRow(Base):
+    __tablename__ = "project_quotas"
+
+    project_id: Mapped[str] = mapped_column(
+        Id, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    max_queued_runs: Mapped[int | None] = mapped_column(Integer)
+    max_optimizations: Mapped[int | None] = mapped_column(Integer)
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 

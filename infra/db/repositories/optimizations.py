@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ptw.domain.optimizations import Optimization, OptimizationResult, OptimizationStatus
 from ptw.domain.ports import Page, PageRequest
@@ -45,6 +45,13 @@ class SqlOptimizationRepository(SqlRepository):
             await self.session.execute(touch.values(status=optimizations.c.status))
         row = (await self.session.execute(stmt)).first()
         return _optimization(row) if row else None
+
+    async def count_with_status(self, project_id: str, statuses: Sequence[OptimizationStatus]) -> int:
+        stmt = select(func.count()).where(
+            optimizations.c.project_id == project_id,
+            optimizations.c.status.in_([s.value for s in statuses]),
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def with_status(self, statuses: Sequence[OptimizationStatus]) -> list[Optimization]:
         stmt = select(optimizations).where(optimizations.c.status.in_([s.value for s in statuses]))

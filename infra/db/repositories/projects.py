@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from ptw.domain.quotas import ProjectQuota
 from ptw.domain.tenancy import Project
 from ptw.infra.db.mapping import EntityMapping
-from ptw.infra.db.models import Base, ProjectRow
+from ptw.infra.db.models import Base, ProjectQuotaRow, ProjectRow
 from ptw.infra.db.repositories.base import SqlRepository
 
 projects = Base.metadata.tables[ProjectRow.__tablename__]
@@ -16,6 +17,8 @@ projects = Base.metadata.tables[ProjectRow.__tablename__]
 
 mapping = EntityMapping(Project, projects)
 _project = mapping.entity_of
+quotas = Base.metadata.tables[ProjectQuotaRow.__tablename__]
+quota_mapping = EntityMapping(ProjectQuota, quotas)
 
 
 class SqlProjectRepository(SqlRepository):
@@ -35,3 +38,11 @@ class SqlProjectRepository(SqlRepository):
             return []
         stmt = select(projects).where(projects.c.id.in_(project_ids)).order_by(projects.c.name)
         return [_project(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def get_quota(self, project_id: str) -> ProjectQuota | None:
+        row = (await self.session.execute(select(quotas).where(quotas.c.project_id == project_id))).first()
+        return quota_mapping.entity_of(row) if row else None
+
+    async def set_quota(self, quota: ProjectQuota) -> None:
+        await self.session.execute(quotas.delete().where(quotas.c.project_id == quota.project_id))
+        await self.session.execute(quotas.insert().values(quota_mapping.values(quota)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ptw.domain.errors import NotFound
 from ptw.domain.ports import Page, PageRequest
@@ -84,6 +84,12 @@ class SqlRunRepository(SqlRepository):
             stmt = stmt.where(runs.c.optimization_id == query.optimization_id)
         order = ("created_at", "id")
         return await self.page(stmt, runs, order, page, _run, descending=query.newest_first)
+
+    async def count_with_status(self, project_id: str, statuses: Sequence[RunStatus]) -> int:
+        stmt = select(func.count()).where(
+            runs.c.project_id == project_id, runs.c.status.in_([s.value for s in statuses])
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def with_status(self, statuses: Sequence[RunStatus]) -> list[Run]:
         if not statuses:
