@@ -1,5 +1,6 @@
 """Metric points as blocks: the points of one series whose steps share ``step // BLOCK_STEPS``, packed into
-one row with its summary (first, last, min, max, count) so that reads can answer from summaries alone.
+rows (one, or a few segments of ascending steps) with their summary (first, last, min, max, count) so that
+reads can answer from summaries alone.
 
 Packing (little-endian, numpy-native): values float64; seqs uint32 offsets from the block's ``min_seq``;
 timestamps uint32 microseconds from ``ts_base`` when the block spans under 71 minutes, int64 microseconds
@@ -16,6 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 BLOCK_STEPS = 1024  # at most 65,536: in-block step offsets are uint16
+# A block logged forward a little at a time is stored as segments (rows) appended one after the other;
+# at this many, the next write merges them into one.
+MAX_SEGMENTS = 16
 _U32 = np.dtype("<u4")
 _I64 = np.dtype("<i8")
 _F64 = np.dtype("<f8")

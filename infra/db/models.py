@@ -187,8 +187,8 @@ class MetricSeriesRow(Base):
 
 
 class MetricBlockRow(Base):
-    """The points of one series in steps ``block * BLOCK_STEPS ...`` packed, with their summary; see
-    infra/db/metric_blocks.py for the packing."""
+    """Points of one series in steps ``block * BLOCK_STEPS ...`` packed, with their summary: the whole
+    block, or one segment of it (ascending, disjoint steps). See infra/db/metric_blocks.py."""
 
     __tablename__ = "metric_blocks"
     __table_args__ = (Index(None, "series_id", "max_seq"),)  # replay after a cursor: the blocks it touched
@@ -197,6 +197,7 @@ class MetricBlockRow(Base):
         Integer, ForeignKey("metric_series.id", ondelete="CASCADE"), primary_key=True
     )
     block: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    segment: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     count: Mapped[int] = mapped_column(Integer)
     first_step: Mapped[int] = mapped_column(BigInteger)
     first_value: Mapped[float] = mapped_column(Double)

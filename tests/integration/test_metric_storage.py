@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from sqlalchemy import text
 
 from ptw.domain.metrics import MetricBatch, MetricPoint, Series
 from ptw.infra.db import Database
-from ptw.infra.db.metric_blocks import BLOCK_STEPS
+from ptw.infra.db.metric_blocks import BLOCK_STEPS, MAX_SEGMENTS
 from ptw.infra.db.unit_of_work import SqlUnitOfWork
 from tests.integration.test_repositories import a_run, add_runs, at, point, seed
 
@@ -154,3 +155,28 @@ async def test_latest_is_the_newest_point_of_the_highest_step(uow_factory: SqlUn
     async with uow_factory() as uow:
         assert (await uow.metrics.latest([run_id]))[run_id] == [point("loss", 3000, 3.0)]
         assert (await uow.metrics.read(run_id, "loss")).values.tolist() == [3.0, 2.0, 3.0]
+
+
+async def test_a_series_logged_forward_in_small_batches_appends_segments(database: Database) -> None:
+    uow_factory = database.uow_factory()
+    run_id = await new_run(uow_factory)
+    for seq in range(1, 41):  # 40 batches of 30 steps: blocks 0 and 1, past MAX_SEGMENTS segments in block 0
+        async with uow_factory() as uow:
+            await uow.metrics.add_batch(batch(run_id, seq, range((seq - 1) * 30, seq * 30)))
+            await uow.commit()
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT block, count(*) FROM metric_blocks GROUP BY block"))).all()
+    assert all(n <= MAX_SEGMENTS for _, n in rows) and sum(n for _, n in rows) > 2
+    async with uow_factory() as uow:
+        whole = await uow.metrics.read(run_id, "loss")
+        later = await uow.metrics.read(run_id, "loss", after_step=1005)
+        small = await uow.metrics.read(run_id, "loss", 10)
+        replayed = await uow.metrics.batches_after(run_id, 30)
+        latest = await uow.metrics.latest([run_id])
+    assert whole.steps.tolist() == list(range(1200)) and whole.values.tolist() == [
+        float(s) for s in range(1200)
+    ]
+    assert later.total == 194 and later.steps.tolist() == list(range(1006, 1200))
+    assert small.total == 1200 and len(small.steps) <= 10 and (small.steps[0], small.steps[-1]) == (0, 1199)
+    assert [(b.seq, len(b)) for b in replayed] == [(seq, 30) for seq in range(31, 41)]
+    assert latest[run_id] == [point("loss", 1199, 1199.0)]

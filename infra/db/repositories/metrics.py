@@ -1,5 +1,6 @@
 """Metric points stored as blocks (see infra/db/metric_blocks.py): merge on write, series read from the
-block summaries, latest values from the series rows, and replay by batch seq."""
+block summaries, latest values from the series rows, and replay by batch seq. A block is one or more
+segments (rows) of ascending, disjoint steps; ordered by (block, segment) they are in step order."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ from sqlalchemy import Select, bindparam, select, tuple_, update
 
 from ptw.domain.metrics import MetricBatch, MetricPoint, Series
 from ptw.domain.series import SeriesRead, check_max_points
-from ptw.infra.db.metric_blocks import BLOCK_STEPS, EMPTY, Points, decode, encode, merge, newest, split
+from ptw.infra.db.metric_blocks import (
+    BLOCK_STEPS,
+    EMPTY,
+    MAX_SEGMENTS,
+    Points,
+    decode,
+    encode,
+    merge,
+    newest,
+    split,
+)
 from ptw.infra.db.models import Base, MetricBlockRow, MetricSeriesRow
 from ptw.infra.db.repositories.base import SqlRepository
 from ptw.infra.db.series_summary import downsample_read
@@ -59,11 +70,15 @@ class SqlMetricRepository(SqlRepository):
         await self.add_batches([batch])
 
     async def add_batches(self, batches: Sequence[MetricBatch]) -> None:
-        """``add_batch`` of several batches in four statements whatever their size.
+        """``add_batch`` of several batches in a handful of statements whatever their size.
 
-        A point already stored with a higher seq is kept: batches of a run may reach storage out of order
-        (production's ingesters take them concurrently from the run's log). Each series' row is locked
-        first (in one order for every writer), so two writers of a series merge one after the other."""
+        Points past everything stored in their block (the common case: a run logging forward) become a
+        new segment of it, so nothing stored is rewritten (a rewritten row leaves a dead one behind until
+        VACUUM, which would double the bytes per point). Points among stored ones (a resumed attempt, a late
+        batch), or a block of ``MAX_SEGMENTS`` segments, merge the block's segments into one: a point
+        already stored with a higher seq is kept, since batches of a run may reach storage out of order.
+        Each series' row is locked first (one order for every writer), so two writers of a series take
+        turns."""
         incoming = _incoming(batches)
         if not incoming:
             return
@@ -73,18 +88,31 @@ class SqlMetricRepository(SqlRepository):
             for series, points in incoming.items()
             for block, part in split(points)
         }
-        stored = await self._stored_blocks(sorted(parts))
+        segments = await self._segments(sorted(parts))
+        merging = [
+            where
+            for where, part in parts.items()
+            if (held := segments.get(where))
+            and (part.steps[0] <= max(last for _, last in held) or len(held) >= MAX_SEGMENTS)
+        ]
+        stored = await self._stored_blocks(merging)
         rows: list[dict[str, Any]] = []
         grown: dict[int, int] = defaultdict(int)
         top: dict[int, tuple[int, Points]] = {}
         for (series_id, block), part in parts.items():
             old = stored.get((series_id, block))
-            points = merge(old, part)
-            rows.append({"series_id": series_id, **encode(block, points)})
+            points = merge(old, part) if old is not None else part
+            segment = (
+                0
+                if old is not None
+                else 1 + max((n for n, _ in segments.get((series_id, block), [])), default=-1)
+            )
+            rows.append({"series_id": series_id, "segment": segment, **encode(block, points)})
             grown[series_id] += len(points) - (len(old) if old is not None else 0)
             if series_id not in top or top[series_id][0] < block:
                 top[series_id] = (block, points)
-        await self._write_blocks(rows)
+        await self._delete_blocks(merging)
+        await self.session.execute(blocks.insert(), rows)
         await self._write_series(found.values(), grown, top)
 
     async def _lock_series(
@@ -104,21 +132,31 @@ class SqlMetricRepository(SqlRepository):
                 found[(row.run_id, row.key)] = (row.id, row.latest_step)
         return found
 
+    async def _segments(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], list[tuple[int, int]]]:
+        """(segment, last step) of each stored segment of the blocks, without their points."""
+        found: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+        columns = blocks.c.series_id, blocks.c.block, blocks.c.segment, blocks.c.last_step
+        for chunk in _chunks(wanted):
+            stmt = select(*columns).where(tuple_(blocks.c.series_id, blocks.c.block).in_(chunk))
+            for row in (await self.session.execute(stmt)).all():
+                found[(row.series_id, row.block)].append((row.segment, row.last_step))
+        return found
+
     async def _stored_blocks(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], Points]:
-        stored = {}
+        """The points of each block, its segments joined (they hold ascending, disjoint steps)."""
+        parts: dict[tuple[int, int], list[Points]] = defaultdict(list)
         for chunk in _chunks(wanted):
             stmt = select(blocks).where(tuple_(blocks.c.series_id, blocks.c.block).in_(chunk))
+            stmt = stmt.order_by(blocks.c.series_id, blocks.c.block, blocks.c.segment)
             for row in (await self.session.execute(stmt)).mappings():
-                stored[(row["series_id"], row["block"])] = decode(row)
-        return stored
+                parts[(row["series_id"], row["block"])].append(decode(row))
+        return {where: Points.concat(found) for where, found in parts.items()}
 
-    async def _write_blocks(self, rows: list[dict[str, Any]]) -> None:
-        stmt = self.upsert(blocks)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[blocks.c.series_id, blocks.c.block],
-            set_={c.name: stmt.excluded[c.name] for c in _DATA if c.name != "block"},
-        )
-        await self.session.execute(stmt, rows)
+    async def _delete_blocks(self, wanted: list[tuple[int, int]]) -> None:
+        for chunk in _chunks(wanted):
+            await self.session.execute(
+                blocks.delete().where(tuple_(blocks.c.series_id, blocks.c.block).in_(chunk))
+            )
 
     async def _write_series(
         self,
@@ -164,7 +202,8 @@ class SqlMetricRepository(SqlRepository):
         summaries = await self._summaries(series_id, after_step)
         if after_step is not None and summaries and summaries[0]["first_step"] <= after_step:
             # The block the cursor falls in: only its points after the cursor count.
-            summaries[0] = await self._partial(series_id, summaries[0]["block"], after_step)
+            first = summaries[0]
+            summaries[0] = await self._partial(series_id, first["block"], first["segment"], after_step)
         total = sum(s["count"] for s in summaries)
         if max_points is None or total <= max_points:
             points = await self._points(series_id, after_step)
@@ -191,11 +230,13 @@ class SqlMetricRepository(SqlRepository):
         stmt = select(*columns).where(blocks.c.series_id == series_id)
         if after_step is not None:
             stmt = stmt.where(blocks.c.block >= after_step // BLOCK_STEPS, blocks.c.last_step > after_step)
-        rows = (await self.session.execute(stmt.order_by(blocks.c.block))).mappings().all()
+        rows = (await self.session.execute(stmt.order_by(blocks.c.block, blocks.c.segment))).mappings().all()
         return [dict(r) for r in rows]
 
-    async def _partial(self, series_id: int, block: int, after_step: int) -> dict[str, Any]:
-        stmt = select(blocks).where(blocks.c.series_id == series_id, blocks.c.block == block)
+    async def _partial(self, series_id: int, block: int, segment: int, after_step: int) -> dict[str, Any]:
+        stmt = select(blocks).where(
+            blocks.c.series_id == series_id, blocks.c.block == block, blocks.c.segment == segment
+        )
         points = decode((await self.session.execute(stmt)).mappings().one())
         return encode(block, points.take(points.steps > after_step))
 
@@ -210,7 +251,7 @@ class SqlMetricRepository(SqlRepository):
         stmt: Select[Any] = select(blocks).where(blocks.c.series_id == series_id)
         if after_step is not None:
             stmt = stmt.where(blocks.c.block >= after_step // BLOCK_STEPS, blocks.c.last_step > after_step)
-        result = await self.session.stream(stmt.order_by(blocks.c.block))
+        result = await self.session.stream(stmt.order_by(blocks.c.block, blocks.c.segment))
         async for row in result.mappings():
             yield decode(row)
 
@@ -246,7 +287,8 @@ class SqlMetricRepository(SqlRepository):
         if keys is not None:
             stmt = stmt.where(series_table.c.key.in_(keys))
         parts: dict[str, list[Points]] = defaultdict(list)
-        result = await self.session.stream(stmt.order_by(series_table.c.key, blocks.c.block))
+        order = series_table.c.key, blocks.c.block, blocks.c.segment
+        result = await self.session.stream(stmt.order_by(*order))
         async for row in result.mappings():
             points = decode(row)
             wanted = points.seqs > after_seq
