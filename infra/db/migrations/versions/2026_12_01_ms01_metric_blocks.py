@@ -58,7 +58,6 @@ def upgrade() -> None:
         "metric_blocks",
         sa.Column("series_id", sa.Integer(), nullable=False),
         sa.Column("block", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("segment", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         *(sa.Column(c.name, c.type, nullable=False) for c in _SUMMARY),
         sa.Column("min_seq", sa.BigInteger(), nullable=False),
@@ -74,7 +73,7 @@ def upgrade() -> None:
             name=op.f("fk_metric_blocks_series_id_metric_series"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("series_id", "block", "segment", name=op.f("pk_metric_blocks")),
+        sa.PrimaryKeyConstraint("series_id", "block", name=op.f("pk_metric_blocks")),
     )
     op.create_index(
         op.f("ix_metric_blocks_series_id_max_seq"), "metric_blocks", ["series_id", "max_seq"], unique=False
@@ -127,17 +126,13 @@ def _carry_points_over() -> None:
             )
             .returning(series.c.id)
         ).scalar_one()
-        bind.execute(
-            blocks.insert(),
-            [{"series_id": series_id, "segment": 0, **encode(b, p)} for b, p in split(points)],
-        )
+        bind.execute(blocks.insert(), [{"series_id": series_id, **encode(b, p)} for b, p in split(points)])
 
 
 def _block_columns() -> list[str]:
     return [
         "series_id",
         "block",
-        "segment",
         "count",
         *(c.name for c in _SUMMARY),
         "min_seq",
