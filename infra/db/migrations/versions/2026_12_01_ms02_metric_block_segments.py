@@ -2,7 +2,7 @@
 run logging forward appends rows instead of rewriting them: the segment joins the primary key.
 
 Revision ID: ms02
-Revises: ms01
+Revises: h001
 Create Date: 2026-12-01 22:40:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "ms02"
-down_revision: str | None = "ms01"
+down_revision: str | None = "h001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
