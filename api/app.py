@@ -88,7 +88,7 @@ def create_app(
             Route("/metrics", metrics, methods=["GET"]),
             Route("/graphql", endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", endpoint),
-            *ingest_routes(services),
+            *ingest_routes(services, endpoint.authenticate),
             *ui_routes(),
         ],
         middleware=[

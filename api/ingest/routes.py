@@ -8,6 +8,7 @@ failures ``{"error": message, "code": CODE}`` with the HTTP status of the code.
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from ptw.api.ingest.body import decode
 from ptw.api.view import bearer_secret
 from ptw.domain.errors import DomainError, RateLimited
 from ptw.domain.run_labels import is_short_id
+from ptw.domain.tenancy import Actor
 
 if TYPE_CHECKING:
     from ptw.infra.bootstrap import Services
@@ -30,13 +32,20 @@ STATUS = {
     "NOT_FOUND": 404,
     "CONFLICT": 409,
     "RATE_LIMITED": 429,
+    "SERVICE_UNAVAILABLE": 503,
 }
 
 
-def ingest_routes(services: Services) -> list[Route]:
+Authenticate = Callable[[str | None, str | None], Awaitable[Actor]]
+
+
+def ingest_routes(services: Services, authenticate: Authenticate) -> list[Route]:
+    """``authenticate(secret, client address)``: the GraphQL endpoint's, so floods of bad keys are
+    refused here before the database as there, and a database gone answers 503 as there."""
+
     async def record(request: Request) -> Response:
         try:
-            return await _record(services, request)
+            return await _record(services, authenticate, request)
         except DomainError as error:
             headers = {}
             if isinstance(error, RateLimited):
@@ -47,8 +56,9 @@ def ingest_routes(services: Services) -> list[Route]:
     return [Route("/api/runs/{run_id}/metrics", record, methods=["POST"])]
 
 
-async def _record(services: Services, request: Request) -> Response:
-    actor = await services.access.authenticate(bearer_secret(request.headers.get("authorization")))
+async def _record(services: Services, authenticate: Authenticate, request: Request) -> Response:
+    client = request.client.host if request.client else None
+    actor = await authenticate(bearer_secret(request.headers.get("authorization")), client)
     if services.rate_limiter is not None:
         wait = await services.rate_limiter.take(actor.key_id)
         if wait > 0:

@@ -164,3 +164,16 @@ async def test_metrics_answer_loopback_or_the_token_only(services: Services) -> 
         assert (await remote.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 403
         scraped = await remote.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
         assert scraped.status_code == 200 and "ptw_" in scraped.text
+
+
+async def test_the_bulk_ingest_endpoint_shares_the_flood_guard(services: Services) -> None:
+    app = app_with(services, auth_failure_limiter=LocalRateLimiter(rate=1.0, burst=3))
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.67", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as flood:
+        statuses = []
+        for i in range(10):
+            forged = {"Authorization": f"Bearer ptw_{i + 100:012x}_" + "x" * 43}
+            statuses.append(
+                (await flood.post("/api/runs/r/metrics", content=b"{}", headers=forged)).status_code
+            )
+        assert statuses[:3] == [401] * 3 and set(statuses[4:]) == {429}, statuses
