@@ -35,8 +35,6 @@ async def test_a_failed_statement_is_logged_without_its_values(
 ) -> None:
     error = await failed_statement(database)
     assert "parameters hidden" in str(error)  # hide_parameters: the engine never renders the values
-    if database.dialect == "postgresql":
-        assert SECRET in str(error)  # but the driver's own message quotes it: hence the redaction
 
     with caplog.at_level(logging.ERROR, logger="ptw.api"):
         log_unexpected([GraphQLError("boom", original_error=error)])
