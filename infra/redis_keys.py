@@ -30,7 +30,7 @@ def run_job_id(prefix: str, run_id: str, attempt: int) -> str:
 
 
 def executor(prefix: str, executor_id: str) -> str:
-    """A hash describing one executor slot; it expires unless the executor keeps beating."""
+    """The state of one executor slot (JSON); it expires unless the executor keeps beating."""
     return f"{prefix}:executor:{executor_id}"
 
 

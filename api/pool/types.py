@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from ptw.api.node import from_entity
 from ptw.domain.executors import ExecutorState, PoolState
 
 
@@ -20,13 +21,7 @@ class Executor:
 
     @classmethod
     def from_domain(cls, state: ExecutorState) -> Executor:
-        return cls(
-            id=state.id,
-            resource_classes=list(state.resource_classes),
-            busy=state.busy,
-            devices=list(state.devices),
-            seen_at=state.seen_at,
-        )
+        return from_entity(cls, state)
 
 
 @strawberry.type
@@ -42,11 +37,4 @@ class ExecutorPool:
 
     @classmethod
     def from_domain(cls, state: PoolState) -> ExecutorPool:
-        return cls(
-            workers=state.workers,
-            busy=state.busy,
-            queue_depth=state.queue_depth,
-            desired_workers=state.desired_workers,
-            queue_by_class=dict(state.queue_by_class),
-            executors=[Executor.from_domain(e) for e in state.executors],
-        )
+        return from_entity(cls, state, executors=[Executor.from_domain(e) for e in state.executors])
