@@ -15,7 +15,7 @@ from ptw.domain.optimizations import Optimization, OptimizationResult, Optimizat
 from ptw.domain.quotas import ProjectQuota
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
 from ptw.domain.series import SeriesRead
-from ptw.domain.tenancy import ApiKey, Membership, Project
+from ptw.domain.tenancy import ApiKey, Membership, Project, Role
 from ptw.domain.workflows import Workflow
 
 T = TypeVar("T")
@@ -55,6 +55,9 @@ class ApiKeyRepository(Protocol):
     async def update(self, key: ApiKey) -> None: ...
     async def add_membership(self, membership: Membership) -> None: ...
     async def memberships(self, key_id: str) -> list[Membership]: ...
+    async def in_project(self, project_id: str) -> list[tuple[ApiKey, Role]]:
+        """The keys holding a role in the project (revoked ones too), oldest first, with that role."""
+        ...
 
 
 class WorkflowRepository(Protocol):

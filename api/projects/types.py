@@ -6,6 +6,8 @@ from datetime import datetime
 
 import strawberry
 
+from ptw.api.context import Info
+from ptw.api.ids import decode_id
 from ptw.api.node import Node
 from ptw.domain import tenancy
 
@@ -22,6 +24,11 @@ class Project(Node):
     def from_domain(cls, project: tenancy.Project, role: tenancy.Role) -> Project:
         return cls.of(project, role=role)
 
+    @strawberry.field(description="The project's API keys and their roles; for its admins only.")
+    async def api_keys(self, info: Info) -> list[ProjectKey]:
+        found = await info.context.services.access.keys_of(info.context.actor, decode_id(self.id, "Project"))
+        return [ProjectKey(api_key=ApiKey.from_domain(key), role=role) for key, role in found]
+
 
 @strawberry.type
 class ApiKey(Node):
@@ -34,6 +41,12 @@ class ApiKey(Node):
     @classmethod
     def from_domain(cls, key: tenancy.ApiKey) -> ApiKey:
         return cls.of(key)
+
+
+@strawberry.type(description="A key of a project with its role there.")
+class ProjectKey:
+    api_key: ApiKey
+    role: Role
 
 
 @strawberry.type(description="A key just created; its secret is shown this once and never again.")

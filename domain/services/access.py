@@ -118,6 +118,12 @@ class AccessService:
             raise NotFound.of("ApiKey", key_id)
         return key
 
+    async def keys_of(self, actor: Actor, project_id: str) -> list[tuple[ApiKey, Role]]:
+        """The project's keys and their roles, for its admins (secrets are never stored to be shown)."""
+        actor.require(project_id, Role.ADMIN, "Project", project_id)
+        async with self.uow() as uow:
+            return await uow.api_keys.in_project(project_id)
+
     async def revoke_api_key(self, actor: Actor, key_id: str) -> ApiKey:
         """An admin of every project the key belongs to may revoke it (a key may revoke itself)."""
         async with self.uow() as uow:

@@ -49,7 +49,7 @@ def find_key(key: str | None = None) -> str:
     if text:
         return text
     raise NoKey(
-        f"no API key found: looked at the api_key argument, PTW_API_KEY and {path.resolve()} (written by "
+        f"no API key found: looked at --key (or api_key=), PTW_API_KEY and {path.resolve()} (written by "
         "`ptw serve` in embedded mode); set PTW_API_KEY or create one with `ptw keys create --project NAME`"
     )
 

@@ -53,6 +53,15 @@ class SqlApiKeyRepository(SqlRepository):
         )
         await self.session.execute(stmt)
 
+    async def in_project(self, project_id: str) -> list[tuple[ApiKey, Role]]:
+        stmt = (
+            select(api_keys, memberships.c.role)
+            .join(memberships, memberships.c.key_id == api_keys.c.id)
+            .where(memberships.c.project_id == project_id)
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+        )
+        return [(mapping.entity_of(r), Role[r.role]) for r in (await self.session.execute(stmt)).all()]
+
     async def memberships(self, key_id: str) -> list[Membership]:
         stmt = select(memberships).where(memberships.c.key_id == key_id).order_by(memberships.c.project_id)
         return [
