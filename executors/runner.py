@@ -23,8 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ptw.executors import current, protocol
-from ptw.executors.artifacts import KEY_ENV, ArtifactStore, store_from_env
+from ptw.executors import current, protocol, ranks
+from ptw.executors.artifacts import ENDPOINT_ENV, KEY_ENV, URL_ENV, ArtifactStore, store_from_env
 from ptw.executors.device import device_name, pick_device
 from ptw.executors.process_tree import become_subreaper, end_descendants
 from ptw.executors.sdk import MessageChannel, RunContext, follow_control
@@ -122,6 +122,46 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
     return 0
 
 
+def run_distributed(
+    job: dict[str, Any],
+    channel: MessageChannel,
+    device: Any,
+    artifacts_env: dict[str, str],
+    artifacts_dir: Path,
+) -> int:
+    """Run one job's ranks through torch's elastic launcher; rank 0's return value is the result. A rank
+    that raised fails the run with its error; a rank that died ends the group and the attempt is lost
+    (exit without a result), to be retried from its checkpoint."""
+    try:
+        resolve_entrypoint(job["entrypoint"])  # refused here, before any rank starts, if it cannot import
+    except BaseException as exc:
+        channel.send(_error(exc, protocol.PHASE_IMPORT))
+        return 1
+    processes = int(job.get("processes") or 1) * int(job.get("nodes") or 1)
+    channel.send({"kind": protocol.STARTED, "device": f"{device_name(device)} x{processes}"})
+    try:
+        # Not sys.stdin: a forked rank closes it, which would wait forever for the lock of a buffered
+        # reader that the relay thread holds while it waits for a line. An unbuffered one has no lock.
+        control = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0)
+        summary = ranks.launch(job, channel, device, artifacts_env, artifacts_dir, control)
+    except BaseException as exc:
+        error = ranks.failure_message(exc)
+        if error is not None:
+            channel.send(error)
+        elif not getattr(exc, "failures", None):  # stopped (SIGTERM), or the launcher itself failed
+            channel.send(_error(exc, protocol.PHASE_RUN))
+        else:
+            line = f"the run's group ended: {ranks.describe_failures(exc)}"
+            channel.send({"kind": protocol.LOG, "line": line})
+        return 1
+    if summary is None:
+        summary = {}
+    elif not isinstance(summary, dict):
+        summary = {"result": summary}
+    channel.send({"kind": protocol.RESULT, "summary": protocol.json_safe(summary)})
+    return 0
+
+
 def serve(message_fd: int, artifacts_dir: Path, threads: int | None) -> int:
     """Be the runner of one attempt: ready, then the job, then every process it started ended."""
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -136,6 +176,8 @@ def serve(message_fd: int, artifacts_dir: Path, threads: int | None) -> int:
     # ready, with the reason in its stderr. The key then leaves the environment: what the training code
     # starts (data loader workers, shells) has no use for it.
     artifacts = store_from_env(os.environ, artifacts_dir)
+    # A distributed run's ranks build their own store from the same settings.
+    artifacts_env = {k: os.environ[k] for k in (URL_ENV, ENDPOINT_ENV, KEY_ENV) if k in os.environ}
     os.environ.pop(KEY_ENV, None)
     try:
         device = prepare_torch(threads)
@@ -145,7 +187,10 @@ def serve(message_fd: int, artifacts_dir: Path, threads: int | None) -> int:
         line = sys.stdin.buffer.readline()
         if not line.strip():
             return 0  # the pool is stopping before a job came
-        return run_job(json.loads(line), channel, device, artifacts)
+        job = json.loads(line)
+        if ranks.is_distributed(job):
+            return run_distributed(job, channel, device, artifacts_env, artifacts_dir)
+        return run_job(job, channel, device, artifacts)
     except Terminated:
         return 143
     finally:

@@ -46,6 +46,9 @@ class MessageChannel:
         self._lock = threading.Lock()
         self.broken = False
 
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
     def send(self, message: Mapping[str, Any]) -> None:
         data = protocol.encode(message)
         with self._lock:
@@ -75,8 +78,15 @@ class RunContext:
         checkpoint_uri: str | None = None,
         flush_interval: float = 0.02,
         flush_points: int = 5000,
+        rank: int = 0,
+        local_rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.run_id = run_id
+        # A distributed run's process (torch's elastic launcher started it): its place in the group.
+        self.rank = rank
+        self.local_rank = local_rank
+        self.world_size = world_size
         self.attempt = attempt
         self.params: dict[str, Any] = dict(params)
         self.device = device
@@ -199,11 +209,19 @@ class RunContext:
         (``PTW_DRAIN_GRACE``). ``cancelled`` is True as well, so code that only checks it also stops."""
         return self._stopping.is_set()
 
+    @property
+    def is_main(self) -> bool:
+        """True in the one process (rank 0) whose metrics, checkpoints and result are the run's."""
+        return self.rank == 0
+
     # -- checkpoints ---------------------------------------------------------------------------
 
     def save_checkpoint(self, state: Any, step: int | None = None) -> None:
         """``torch.save`` the state to the run's artifact store (a directory or a bucket, encrypted when a
-        key is configured) atomically: a reader never sees a half-written checkpoint. Reported once stored."""
+        key is configured) atomically: a reader never sees a half-written checkpoint. Reported once stored.
+        In a distributed run only rank 0 saves (the call does nothing on the others); every rank loads."""
+        if not self.is_main:
+            return
         import torch
 
         step = None if step is None else _step(step)

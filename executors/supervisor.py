@@ -365,6 +365,8 @@ def job_message(job: RunJob) -> dict[str, Any]:
         "entrypoint": job.entrypoint,
         "params": job.params,
         "checkpoint_uri": job.checkpoint_uri,
+        "processes": job.resources.processes,
+        "nodes": job.resources.nodes,
     }
 
 
