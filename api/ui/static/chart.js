@@ -157,6 +157,20 @@ export class SeriesChart {
     this.redraw();
   }
 
+  /** ``columns``: ``{steps, values, timestamps}`` (epoch seconds), as MetricSeries.columns gives a key. */
+  addColumns(id, columns) {
+    const series = this.series.get(id) ?? this.addSeries(id);
+    const { steps = [], values = [], timestamps = [] } = columns ?? {};
+    for (let i = 0; i < steps.length; i += 1) {
+      const last = series.steps.length ? series.steps[series.steps.length - 1] : -Infinity;
+      if (steps[i] <= last) continue;
+      series.steps.push(steps[i]);
+      series.values.push(values[i]);
+      series.times.push(timestamps[i] ?? null);
+    }
+    this.redraw();
+  }
+
   get lastStep() {
     const lasts = [...this.series.values()].map((s) => (s.steps.length ? s.steps[s.steps.length - 1] : -Infinity));
     return Math.max(-Infinity, ...lasts);
@@ -300,6 +314,10 @@ export class MetricChart extends SeriesChart {
 
   add(points) {
     super.add("run", points);
+  }
+
+  addColumns(columns) {
+    super.addColumns("run", columns);
   }
 }
 

@@ -25,7 +25,7 @@ function runsQuery(count) {
 function historyQuery(keys) {
   const variables = keys.map((_, i) => `$k${i}: String!`).join(", ");
   const fields = keys
-    .map((_, i) => `m${i}: metrics(key: $k${i}, maxPoints: ${HISTORY_POINTS}) { points { step value timestamp } }`)
+    .map((_, i) => `m${i}: metrics(key: $k${i}, maxPoints: ${HISTORY_POINTS}) { columns }`)
     .join("\n");
   return `query History($id: ID!, ${variables}) { run(id: $id) { ${fields} } }`;
 }
@@ -83,7 +83,7 @@ export function render(main, { params: [list] }) {
         if (!run.metricKeys.length) return;
         const keyVariables = Object.fromEntries(run.metricKeys.map((key, i) => [`k${i}`, key]));
         const history = await query(historyQuery(run.metricKeys), { id: run.id, ...keyVariables });
-        run.metricKeys.forEach((key, i) => chartOf(key).add(run.id, history.run[`m${i}`].points));
+        run.metricKeys.forEach((key, i) => chartOf(key).addColumns(run.id, history.run[`m${i}`].columns[key]));
       }),
     );
     // Runs still going keep drawing; points the history already drew are skipped by the charts.

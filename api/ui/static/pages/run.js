@@ -47,7 +47,7 @@ const MAX_LOG_LINES = 400;
 function historyQuery(keys) {
   const variables = keys.map((_, i) => `$k${i}: String!`).join(", ");
   const fields = keys
-    .map((_, i) => `m${i}: metrics(key: $k${i}, maxPoints: ${HISTORY_POINTS}) { key total points { step value timestamp } }`)
+    .map((_, i) => `m${i}: metrics(key: $k${i}, maxPoints: ${HISTORY_POINTS}) { key total columns }`)
     .join("\n");
   return `query History($id: ID!, ${variables}) { run(id: $id) { ${fields} } }`;
 }
@@ -232,7 +232,8 @@ export function render(main, { params: [runId] }) {
     if (keys.length) {
       const variables = Object.fromEntries(keys.map((key, i) => [`k${i}`, key]));
       const history = await query(historyQuery(keys), { id: runId, ...variables });
-      keys.forEach((key, i) => chartOf(key).add(history.run[`m${i}`].points));
+      // Columns, not a point object each: the cheap form of a long series.
+      keys.forEach((key, i) => chartOf(key).addColumns(history.run[`m${i}`].columns[key]));
     } else {
       replace(chartGrid, emptyState("No metrics yet", "Charts appear with the run's first points."));
     }

@@ -9,7 +9,7 @@ import { parallelCoordinates } from "../parallel.js";
 const CURVE_POINTS = 200;
 const CURVES = `query Curves($id: ID!, $key: String!) {
   runs(filter: {optimizationId: $id}, first: 1000) {
-    edges { node { id metrics(key: $key, maxPoints: ${CURVE_POINTS}) { points { step value timestamp } } } }
+    edges { node { id metrics(key: $key, maxPoints: ${CURVE_POINTS}) { columns } } }
   }
 }`;
 const IMPORTANCE = `query Importance($id: ID!) { optimization(id: $id) { id importance } }`;
@@ -83,15 +83,16 @@ async function fillCurves(chart, optimization, results) {
   const key = optimization.objective;
   if (!key) return;
   const data = await query(CURVES, { id: optimization.id, key });
-  const byRun = new Map(data.runs.edges.map(({ node }) => [node.id, node.metrics.points]));
+  const byRun = new Map(data.runs.edges.map(({ node }) => [node.id, node.metrics.columns[key] ?? { steps: [], values: [] }]));
   const trials = [...results].filter((result) => result.run && byRun.has(result.run.id)).sort((a, b) => a.trial - b.trial);
   const stops = [];
   trials.forEach((result, i) => {
-    const points = byRun.get(result.run.id);
+    const columns = byRun.get(result.run.id);
     const pruned = result.state === "PRUNED";
     chart.addSeries(`t${result.trial}`, { label: `trial ${result.trial}`, color: pruned ? PRUNED : PALETTE[i % PALETTE.length] });
-    chart.add(`t${result.trial}`, points);
-    if (pruned && points.length) stops.push(points[points.length - 1]);
+    chart.addColumns(`t${result.trial}`, columns);
+    const last = columns.steps.length - 1;
+    if (pruned && last >= 0) stops.push({ step: columns.steps[last], value: columns.values[last] });
   });
   chart.addSeries("pruned", { label: "pruned here", color: "#dc2626", marker: true });
   // One marker series over every pruned trial's last step: where each one stopped.
