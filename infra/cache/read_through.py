@@ -52,7 +52,12 @@ class ReadThrough(Generic[T]):
 
     async def many(self, ids: Sequence[str], load: Callable[[list[str]], Awaitable[list[T]]]) -> list[T]:
         wanted = list(dict.fromkeys(ids))
-        clean = [i for i in wanted if self.cache.known_key(self.kind.name, i) not in self.writes.written]
+        clean = [
+            i
+            for i in wanted
+            if self.cache.known_key(self.kind.name, i) not in self.writes.written
+            and self.cache.worth_looking_up(self.kind.name, i)
+        ]
         hits: dict[str, T] = {}
         for ident, text in (await self.cache.lookup(self.kind.name, clean)).items():
             if (obj := self._decoded(ident, text)) is not None:
@@ -67,6 +72,7 @@ class ReadThrough(Generic[T]):
         locations: dict[str, str | None] = {}
         for obj in objects:
             self.cache.remember(self.kind.name, obj.id, self.kind.project_of(obj))
+            self.cache.saw_uncacheable(self.kind.name, obj.id, not self.kind.cacheable(obj))
             key = self.key(obj)
             if self.kind.cacheable(obj) and key not in self.writes.written:
                 entries[key] = self.kind.encode(obj)

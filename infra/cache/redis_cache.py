@@ -71,6 +71,7 @@ class RedisCache:
         self.stats = CacheStats()
         self._memo: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._memo_size = memo_size
+        self._uncached: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._failing = False
         self._skip_until = 0.0
 
@@ -94,6 +95,24 @@ class RedisCache:
         memo.move_to_end((kind, ident))
         if len(memo) > self._memo_size:
             memo.popitem(last=False)
+
+    # --- what is not worth asking for ----------------------------------------------------------------
+
+    def saw_uncacheable(self, kind: str, ident: str, uncacheable: bool) -> None:
+        """Whether this process last read ``ident`` in a state that is never cached (a live run): such an
+        id is read from the database straight away, since a lookup would cost a Redis round trip for a
+        miss every time (each supervisor reads its run's status every second)."""
+        key = (kind, ident)
+        if not uncacheable:
+            self._uncached.pop(key, None)
+            return
+        self._uncached[key] = None
+        self._uncached.move_to_end(key)
+        if len(self._uncached) > self._memo_size:
+            self._uncached.popitem(last=False)
+
+    def worth_looking_up(self, kind: str, ident: str) -> bool:
+        return (kind, ident) not in self._uncached
 
     # --- reads ---------------------------------------------------------------------------------------
 

@@ -236,6 +236,29 @@ async def test_a_running_run_is_never_served_from_the_cache(wired: Wired) -> Non
     assert await wired.redis.get(wired.uow.cache.key("run", run.project_id, run.id)) is None
 
 
+async def test_a_live_run_read_again_costs_no_redis_round_trip(wired: Wired) -> None:
+    """A status poll of a live run (each supervisor's, every second) would only ever miss: after one read
+    shows the run live, it goes to the database alone, until a read finds it finished (then cached)."""
+    actor = await actor_of(wired, "alpha")
+    workflow = await wired.workflows.get_by_name(actor, "digits-mlp")
+    run = await wired.runs.start_run(actor, workflow.id)
+    await wired.execution.claim(run.id, 1, "executor-1")
+    await wired.execution.mark_running(run.id, 1, "cpu")
+    await wired.settle()
+    await wired.runs.get_run(actor, run.id)
+    wired.redis.commands.clear()
+    for _ in range(3):
+        read, sql = await wired.statements(wired.runs.get_run(actor, run.id))
+        assert read.status is RunStatus.RUNNING and sql == 1
+    assert wired.redis.commands == []
+    await wired.execution.finish(run.id, 1, Outcome(RunStatus.SUCCEEDED, summary={"acc": 0.9}))
+    await wired.settle()
+    assert (await wired.runs.get_run(actor, run.id)).status is RunStatus.SUCCEEDED  # read, then cached
+    hits = wired.stats["hits"].get("run", 0)
+    read, sql = await wired.statements(wired.runs.get_run(actor, run.id))
+    assert read.status is RunStatus.SUCCEEDED and sql == 0 and wired.stats["hits"]["run"] == hits + 1
+
+
 async def test_a_run_finishing_is_read_at_once_with_its_summary(wired: Wired) -> None:
     actor = await actor_of(wired, "alpha")
     workflow = await wired.workflows.get_by_name(actor, "digits-mlp")
