@@ -10,13 +10,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from ptw.api.context import Info
-from ptw.api.ids import encode_id
 from ptw.api.node import Node
 from ptw.api.pagination import Connection, connection, page_request
 from ptw.api.workflows.types import Workflow
 from ptw.domain import optimizations
-from ptw.domain.errors import NotFound
-from ptw.domain.events import OptimizationProgressed
+from ptw.domain.events import OptimizationProgressed, Progress
 
 if TYPE_CHECKING:
     from ptw.api.runs.types import Run
@@ -80,10 +78,7 @@ class Optimization(Node):
 
     @strawberry.field
     async def workflow(self, info: Info) -> Workflow:
-        workflow = await info.context.loaders.workflow.load(self.model.workflow_id)
-        if workflow is None:
-            raise NotFound.of("Workflow", encode_id("Workflow", self.model.workflow_id))
-        return Workflow.from_domain(workflow)
+        return await Workflow.load(info, self.model.workflow_id)
 
     @strawberry.field(description="Best first for the objective's direction; unfinished and failed last.")
     async def results(
@@ -114,17 +109,13 @@ class Optimization(Node):
         )
 
 
-@strawberry.enum(description="What happened to an optimization.")
-class OptimizationProgress(enum.Enum):
-    STARTED = "STARTED"
-    TRIAL_STARTED = "TRIAL_STARTED"
-    TRIAL_REPORTED = "TRIAL_REPORTED"
-    TRIAL_COMPLETED = "TRIAL_COMPLETED"
-    TRIAL_PRUNED = "TRIAL_PRUNED"
-    TRIAL_FAILED = "TRIAL_FAILED"
-    NEW_BEST = "NEW_BEST"
-    FINISHED = "FINISHED"
-    SNAPSHOT = "SNAPSHOT"
+# The domain's steps, and SNAPSHOT: the state a subscription starts with, which is no step of the domain.
+OptimizationProgress = strawberry.enum(
+    enum.Enum(  # type: ignore[misc]
+        "OptimizationProgress", {p.name: p.value for p in Progress} | {"SNAPSHOT": "SNAPSHOT"}
+    ),
+    description="What happened to an optimization.",
+)
 
 
 @strawberry.type(

@@ -81,10 +81,7 @@ class Run(Node):
 
     @strawberry.field
     async def workflow(self, info: Info) -> Workflow:
-        workflow = await info.context.loaders.workflow.load(self.model.workflow_id)
-        if workflow is None:
-            raise NotFound.of("Workflow", encode_id("Workflow", self.model.workflow_id))
-        return Workflow.from_domain(workflow)
+        return await Workflow.load(info, self.model.workflow_id)
 
     @strawberry.field
     async def project(self, info: Info) -> Project:

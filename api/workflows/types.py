@@ -9,9 +9,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from ptw.api.context import Info
+from ptw.api.ids import encode_id
 from ptw.api.node import Node
 from ptw.api.pagination import Connection, connection, page_request
 from ptw.domain import workflows
+from ptw.domain.errors import NotFound
 
 if TYPE_CHECKING:
     from ptw.api.projects.types import Project
@@ -48,6 +50,14 @@ class Workflow(Node):
             memory_mb=resources.memory_mb,
             pool=resources.pool,
         )
+
+    @classmethod
+    async def load(cls, info: Info, workflow_id: str) -> Workflow:
+        """The workflow of a run or an optimization, through the request's loader."""
+        workflow = await info.context.loaders.workflow.load(workflow_id)
+        if workflow is None:
+            raise NotFound.of("Workflow", encode_id("Workflow", workflow_id))
+        return cls.from_domain(workflow)
 
     @strawberry.field(description="The project that registered it; null for a built-in.")
     async def project(
