@@ -10,16 +10,21 @@ import dataclasses
 import json
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
+from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from ptw.api.app import create_app
-from ptw.infra.bootstrap import Services
+from ptw.infra.bootstrap import Services, bootstrap
 from ptw.infra.ratelimit import LocalRateLimiter
 from ptw.infra.settings import Settings
-from tests.fixtures.graphql_client import GraphQL, Key
+from tests.fixtures.databases import fresh_postgres_url
+from tests.fixtures.graphql_client import GraphQL, Key, error_codes, issue_key
 from tests.integration.test_hardening import serving
 
 pytest_plugins = ["tests.fixtures.api"]
@@ -177,3 +182,36 @@ async def test_the_bulk_ingest_endpoint_shares_the_flood_guard(services: Service
                 (await flood.post("/api/runs/r/metrics", content=b"{}", headers=forged)).status_code
             )
         assert statuses[:3] == [401] * 3 and set(statuses[4:]) == {429}, statuses
+
+
+@pytest.mark.postgres
+async def test_a_database_gone_during_authentication_is_a_graphql_error(tmp_path: Path) -> None:
+    async with fresh_postgres_url() as url:
+        services = await bootstrap(Settings(data_dir=tmp_path, database_url=url), migrate=True)
+        try:
+            admin = await issue_key(services, "alpha")
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(services)), base_url="http://t"
+            ) as http:
+                gql = GraphQL(http, admin.secret)
+                assert (await gql.data("{ viewer { id } }"))["viewer"]["id"]
+                await _drop_connections(url)
+                dropped = await gql.post("{ viewer { id } }")
+                assert dropped.status_code == 503 and dropped.headers["Retry-After"] == "1", dropped.text
+                assert error_codes(dropped.json()) == ["SERVICE_UNAVAILABLE"]
+                assert (await gql.data("{ viewer { id } }"))["viewer"]["id"]  # the pool reconnects
+        finally:
+            await services.aclose()
+
+
+async def _drop_connections(url: str) -> None:
+    """What a database failover does to the pool: every connection of the API to its database ends."""
+    parsed = make_url(url)
+    admin = await asyncpg.connect(
+        parsed.set(drivername="postgresql", database="postgres").render_as_string(False)
+    )
+    try:
+        others = "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+        await admin.execute(f"SELECT pg_terminate_backend(pid) FROM ({others}) AS api", parsed.database)
+    finally:
+        await admin.close()
