@@ -100,6 +100,7 @@ def builtin_specs() -> list[WorkflowSpec]:
             defaults=b["defaults"],
             gpus=b.get("gpus"),
             timeout_seconds=b.get("timeout_seconds"),
+            processes_per_node=b.get("processes_per_node"),
         )
         for b in BUILTINS
     ]

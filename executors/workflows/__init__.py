@@ -86,6 +86,34 @@ BUILTINS: list[dict[str, Any]] = [
         "timeout_seconds": 3600,
     },
     {
+        "name": "digits-ddp",
+        "entrypoint": "ptw.executors.workflows.digits_ddp:train",
+        "params_schema": _schema(
+            "digits-ddp: digits-mlp with DistributedDataParallel, the global batch shared by the ranks",
+            {
+                "lr": _LR,
+                "hidden": {"type": "integer", "minimum": 1, "maximum": 4096},
+                "epochs": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                "batch_size": _BATCH_SIZE,
+                "optimizer": _OPTIMIZER,
+                "weight_decay": _WEIGHT_DECAY,
+                "seed": _SEED,
+            },
+        ),
+        "defaults": {
+            "lr": 0.01,
+            "hidden": 64,
+            "epochs": 20,
+            "batch_size": 64,
+            "optimizer": "adam",
+            "weight_decay": 0.0,
+            "seed": 0,
+        },
+        "gpus": 0,
+        "processes_per_node": 2,
+        "timeout_seconds": 3600,
+    },
+    {
         "name": "tiny-lm",
         "entrypoint": "ptw.executors.workflows.tiny_lm:train",
         "params_schema": _schema(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -32,8 +32,19 @@ def make_optimizer(model: nn.Module, params: dict[str, Any]) -> torch.optim.Opti
     return torch.optim.Adam(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
 
 
-def fit(ctx: Any, model: nn.Module, data: DigitsSplit, params: dict[str, Any]) -> dict[str, float]:
-    """Train ``model`` for ``params["epochs"]`` epochs, resuming from the run's checkpoint if it has one."""
+def fit(
+    ctx: Any,
+    model: nn.Module,
+    data: DigitsSplit,
+    params: dict[str, Any],
+    shard: tuple[int, int] = (0, 1),
+    agree: Callable[[bool], bool] = bool,
+) -> dict[str, float]:
+    """Train ``model`` for ``params["epochs"]`` epochs, resuming from the run's checkpoint if it has one.
+
+    A distributed run passes its ``(rank, world_size)`` as ``shard``: each rank trains on its share of
+    every batch (the global batch stays ``batch_size``), and ``agree`` makes every rank stop at the same
+    epoch when any of them is told to (a rank that left alone would leave the others waiting)."""
     model.to(ctx.device)
     data = data.to(ctx.device)
     optimizer = make_optimizer(model, params)
@@ -44,7 +55,7 @@ def fit(ctx: Any, model: nn.Module, data: DigitsSplit, params: dict[str, Any]) -
     while epoch < params["epochs"]:
         epoch += 1
         model.train()
-        for inputs, targets in _batches(data, params["batch_size"], params["seed"], epoch):
+        for inputs, targets in _batches(data, params["batch_size"], params["seed"], epoch, shard):
             loss = F.cross_entropy(model(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -59,10 +70,10 @@ def fit(ctx: Any, model: nn.Module, data: DigitsSplit, params: dict[str, Any]) -
         ctx.report(val_loss, epoch, metric="val_loss")
         # Stop requests are honoured at epoch ends: a checkpoint taken mid-epoch would make the retry
         # repeat steps it already logged.
-        stopping = ctx.cancelled
+        stopping = agree(ctx.cancelled)
         if stopping or epoch % CHECKPOINT_EVERY_EPOCHS == 0 or epoch == params["epochs"]:
             _save(ctx, model, optimizer, epoch, step)
-        if stopping or ctx.should_prune():
+        if stopping or agree(ctx.should_prune()):
             break
     if math.isnan(val_loss):  # resumed from a checkpoint of the final epoch: nothing left to train
         val_loss, val_accuracy = evaluate(model, data)
@@ -85,12 +96,17 @@ def evaluate(model: nn.Module, data: DigitsSplit) -> tuple[float, float]:
     return loss_value, correct_value / len(data.y_val)
 
 
-def _batches(data: DigitsSplit, batch_size: int, seed: int, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
-    # The order depends on (seed, epoch) alone, so a resumed run sees the batches it would have seen.
+def _batches(
+    data: DigitsSplit, batch_size: int, seed: int, epoch: int, shard: tuple[int, int] = (0, 1)
+) -> Iterator[tuple[Tensor, Tensor]]:
+    # The order depends on (seed, epoch) alone, so a resumed run sees the batches it would have seen, and
+    # the ranks of a distributed run see the same batches, each its own slice of them.
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = torch.randperm(len(data.y_train), generator=generator).to(data.x_train.device)
+    rank, world_size = shard
     for index in torch.split(order, batch_size):
-        yield data.x_train[index], data.y_train[index]
+        mine = index[rank::world_size]
+        yield data.x_train[mine], data.y_train[mine]
 
 
 def _resume(ctx: Any, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, int]:

@@ -105,3 +105,22 @@ async def test_cancel_reaches_every_rank_and_no_process_of_the_run_survives(
             break
         await asyncio.sleep(0.1)
     assert all(read_proc(pid) is None or read_proc(pid).zombie for pid in pids)  # type: ignore[union-attr]
+
+
+async def test_digits_ddp_on_two_processes_matches_one_process_within_its_tolerance(
+    services: Services, actor: Actor, pool: LocalExecutorPool
+) -> None:
+    from ptw.executors.workflows.digits_ddp import TOLERANCE
+
+    entrypoint = "ptw.executors.workflows.digits_ddp:train"
+    params = {"epochs": 3, "batch_size": 64}
+    two = await start_run(services, actor, entrypoint, params, processes_per_node=2)
+    one = await start_run(services, actor, entrypoint, params, processes_per_node=1)
+    two = await finished(services, actor, two.id, within=240)
+    one = await finished(services, actor, one.id, within=240)
+    assert two.status is RunStatus.SUCCEEDED and one.status is RunStatus.SUCCEEDED, (two.error, one.error)
+    assert two.summary is not None and one.summary is not None
+    assert two.summary["world_size"] == 2 and one.summary["world_size"] == 1
+    for key, tolerance in TOLERANCE.items():
+        assert abs(two.summary[key] - one.summary[key]) <= tolerance, (key, two.summary, one.summary)
+    assert two.summary["val_accuracy"] > 0.8  # it learned

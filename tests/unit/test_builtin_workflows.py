@@ -101,7 +101,8 @@ def test_builtin_defaults_match_their_schema_and_entrypoints_resolve(builtin: di
 
 
 def test_builtin_names() -> None:
-    assert [b["name"] for b in BUILTINS] == ["digits-mlp", "digits-cnn", "tiny-lm", "ptw-tuner", "external"]
+    names = [b["name"] for b in BUILTINS]
+    assert names == ["digits-mlp", "digits-cnn", "digits-ddp", "tiny-lm", "ptw-tuner", "external"]
 
 
 @pytest.mark.parametrize(
