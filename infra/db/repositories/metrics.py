@@ -230,8 +230,9 @@ class SqlMetricRepository(SqlRepository):
         stmt = select(*columns).where(blocks.c.series_id == series_id)
         if after_step is not None:
             stmt = stmt.where(blocks.c.block >= after_step // BLOCK_STEPS, blocks.c.last_step > after_step)
-        rows = (await self.session.execute(stmt.order_by(blocks.c.block, blocks.c.segment))).mappings().all()
-        return [dict(r) for r in rows]
+        rows = (await self.session.execute(stmt.order_by(blocks.c.block, blocks.c.segment))).all()
+        names = [c.name for c in columns]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     async def _partial(self, series_id: int, block: int, segment: int, after_step: int) -> dict[str, Any]:
         stmt = select(blocks).where(
