@@ -20,7 +20,7 @@ from typing import Any
 from ptw.domain.clock import utcnow
 from ptw.domain.executors import ExecutorState
 from ptw.domain.ports import EventBus, ExecutorRegistry
-from ptw.domain.retry import Backoff, retrying
+from ptw.domain.retry import Backoff, every, retrying
 from ptw.domain.services.execution import ExecutionService
 from ptw.domain.services.metrics import MetricService
 from ptw.executors.device import resource_classes_for
@@ -137,13 +137,12 @@ class ExecutorSlot:
     async def _beat(self, run_id: str, attempt: int) -> None:
         """Tell the run monitor this attempt is alive. A refused beat means the attempt is no longer the
         run's (re-queued by the monitor, cancelled...): the supervisor notices it from the run's status."""
-        while True:
-            await asyncio.sleep(self.services.run_heartbeat)
-            try:
-                if not await self.services.execution.heartbeat(run_id, attempt, self.id):
-                    log.info("executor %s: run %s attempt %s is no longer its own", self.id, run_id, attempt)
-            except Exception:
-                log.warning("executor %s cannot heartbeat run %s", self.id, run_id, exc_info=True)
+
+        async def beat() -> None:
+            if not await self.services.execution.heartbeat(run_id, attempt, self.id):
+                log.info("executor %s: run %s attempt %s is no longer its own", self.id, run_id, attempt)
+
+        await every(self.services.run_heartbeat, beat, f"heartbeat run {run_id} from {self.id}", log)
 
     async def close(self, grace: float = 1.0) -> None:
         """Stop the spare runner (and any warm-up under way) and the fork server; a busy runner is
