@@ -101,7 +101,8 @@ async def measure_mlflow(args: argparse.Namespace) -> float:
     port = free_port()
     data = Path(os.environ.get("TMPDIR", "/tmp")) / name
     data.mkdir()
-    server, log = start_mlflow(python, f"{base}/{name}", data, port)
+    store = f"{base.replace('postgresql://', 'postgresql+psycopg2://', 1)}/{name}"  # the venv has psycopg2
+    server, log = start_mlflow(python, store, data, port)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:
