@@ -10,6 +10,8 @@ from setuptools import find_packages, setup
 LAYERS = ("api", "domain", "executors", "infra")
 
 setup(
-    packages=["ptw"] + [f"ptw.{name}" for name in find_packages(include=[f"{layer}*" for layer in LAYERS])],
+    packages=["ptw"]
+    + [f"ptw.{name}" for name in find_packages("ptw")]  # the CLI's commands, the tracking client, ...
+    + [f"ptw.{name}" for name in find_packages(include=[f"{layer}*" for layer in LAYERS])],
     package_dir={"ptw": "ptw", **{f"ptw.{layer}": layer for layer in LAYERS}},
 )
