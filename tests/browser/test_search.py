@@ -97,6 +97,14 @@ def test_a_search_started_from_the_form_and_its_page(pages: Browser) -> None:
     over.hover(position={"x": 2, "y": box["height"] / 2})
     expect(curves.locator(".readout .reading").first).to_contain_text("trial ")
 
+    # The best trials' runs (up to three) open side by side.
+    best = min(3, sum(1 for r in results if r["state"] == "COMPLETE"))
+    if best >= 2:
+        page.locator(".compare-best").click()
+        expect(page.locator(".page-head h1")).to_have_text(f"Comparing {best} runs")
+        expect(page.locator("tr[data-row='Params:x']")).to_have_class(re.compile("differs"))
+        expect(page.locator(".chart[data-key='objective']")).to_have_attribute("data-series", str(best))
+
 
 TUNE = {
     "kind": "PERFORMANCE_TUNING",

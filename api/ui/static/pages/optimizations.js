@@ -14,6 +14,7 @@ import {
   statusBadge,
   timeAgo,
 } from "../dom.js";
+import { compareHref } from "./compare.js";
 import { drawSearch, searchCache } from "./search.js";
 import { followMeasuring, speedupBars, variantLabel } from "./tuning.js";
 
@@ -178,7 +179,7 @@ function draw(main, optimization, charts, cache) {
       ? h("h2", {}, "Speedup of each variant")
       : h("div", { class: "section-head" }, h("h2", {}, "Trials"), cache.settings.controls()),
     chartGrid,
-    h("h2", {}, "Results"),
+    h("div", { class: "section-head" }, h("h2", {}, "Results"), tuning ? null : compareBest(results)),
     resultsTable(results, optimization.best?.id, tuning),
   );
   if (tuning) {
@@ -196,6 +197,14 @@ function draw(main, optimization, charts, cache) {
     return;
   }
   charts.push(...drawSearch(chartGrid, optimization, results, cache));
+}
+
+/** The best complete trials' runs side by side on the compare page (results come best first). */
+function compareBest(results) {
+  const best = results.filter((result) => result.state === "COMPLETE" && result.run).slice(0, 3);
+  if (best.length < 2) return null;
+  const href = compareHref(best.map((result) => result.run.id));
+  return h("a", { class: "button compare-best", href }, `Compare the best ${best.length} trials`);
 }
 
 function resultsTable(results, bestId, tuning) {
