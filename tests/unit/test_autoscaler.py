@@ -12,7 +12,8 @@ from ptw.domain.executors import ExecutorState, ScalingPolicy, WorkerLoad, plan_
 from ptw.domain.runs import RunJob
 from ptw.executors.autoscaler import QueueDepthAutoscaler
 from ptw.executors.device import Gpu, GpuLeases
-from tests.fixtures.memory import FakeExecutorRegistry, FakeJobQueue
+from ptw.infra.live.memory_registry import InMemoryExecutorRegistry
+from tests.fixtures.memory import FakeJobQueue
 
 POLICY = ScalingPolicy(minimum=0, maximum=2, idle_timeout=5)
 
@@ -85,7 +86,7 @@ class Rig:
     """An autoscaler on fakes, with a clock the test moves."""
 
     def __init__(self, policy: ScalingPolicy = POLICY, gpus: GpuLeases | None = None) -> None:
-        self.queue, self.registry, self.now = FakeJobQueue(), FakeExecutorRegistry(), 0.0
+        self.queue, self.registry, self.now = FakeJobQueue(), InMemoryExecutorRegistry(), 0.0
         self.started: list[FakeProcess] = []
         self.scaler = QueueDepthAutoscaler(
             self.queue,
