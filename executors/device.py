@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
 
 
-def resource_classes_for(device: str) -> tuple[str, ...]:
-    """A GPU executor takes GPU runs and CPU runs; a CPU executor only CPU runs."""
-    return ("cpu", "gpu") if device.startswith("cuda") else ("cpu",)
+def resource_classes_for(device: str, pools: Sequence[str] = ()) -> tuple[str, ...]:
+    """A GPU executor takes GPU runs and CPU runs; a CPU executor only CPU runs. An executor bound to
+    pools takes those pools' runs only (``research/cpu``), never the shared pool's or another's."""
+    kinds = ("cpu", "gpu") if device.startswith("cuda") else ("cpu",)
+    return tuple(f"{pool}/{kind}" for pool in pools for kind in kinds) if pools else kinds
 
 
 def threads_per_slot(slots: int) -> int:

@@ -57,6 +57,7 @@ class LocalExecutorPool:
         run_heartbeat: float = 5.0,
         prune_advisor: PruneAdvisor | None = None,
         name: str | None = None,
+        pools: tuple[str, ...] = (),
     ) -> None:
         self.queue = queue
         self.registry = registry
@@ -73,6 +74,7 @@ class LocalExecutorPool:
             limits=limits or SupervisionLimits(),
             prune_advisor=prune_advisor,
             run_heartbeat=run_heartbeat,
+            pools=pools,
         )
         prefix = name or f"local-{socket.gethostname()}-{os.getpid()}"
         self.slots = [ExecutorSlot(self.services, f"{prefix}-{i}") for i in range(slots)]

@@ -53,6 +53,8 @@ class SlotServices:
     prune_advisor: PruneAdvisor | None = None
     # Seconds between heartbeats of a run in progress (written to the run in the database).
     run_heartbeat: float = 5.0
+    # The executor pools served (``ptw worker --pool``); empty: the shared pool.
+    pools: tuple[str, ...] = ()
 
 
 class ExecutorSlot:
@@ -188,7 +190,7 @@ class ExecutorSlot:
                 "executor %s: %s; retrying in %.0f s", self.id, exc, pause
             ),
         )
-        self.resource_classes = resource_classes_for(str(ready.get("device", "cpu")))
+        self.resource_classes = resource_classes_for(str(ready.get("device", "cpu")), self.services.pools)
         self.devices = (str(ready.get("name") or ready.get("device")),)
         self.spare = runner
         await self.announce()

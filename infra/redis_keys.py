@@ -16,6 +16,11 @@ def run_queue(prefix: str, resource_class: str) -> str:
     return f"{prefix}:queue:{resource_class}"
 
 
+def run_queue_classes(prefix: str) -> str:
+    """A set: every resource class a run was queued in (pools add their own: ``research/cpu``)."""
+    return f"{prefix}:queue-classes"
+
+
 def run_queue_turns(prefix: str, resource_class: str) -> str:
     """A hash: each project's virtual finish time in the queue of ``resource_class`` (fair ordering)."""
     return f"{prefix}:queue-turns:{resource_class}"

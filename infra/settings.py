@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir")
     redis_url: str | None = Field(default=None, description="unset: in-process bus, queue and cache")
     redis_prefix: str = Field(default="ptw", min_length=1, description="prefix of every Redis key")
+    worker_pools: list[str] = Field(
+        default_factory=list,
+        description="the executor pools a `ptw worker` serves, and only those (empty: the shared pool)",
+    )
     worker_slots: int = Field(default=1, ge=1, le=64, description="runs at a time of one `ptw worker`")
     # arq polls its queue: this bounds the wait of a run for a free worker (the warm-dispatch target).
     worker_poll_delay: float = Field(default=0.02, gt=0, le=5, description="seconds between queue polls")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -53,12 +54,13 @@ async def run_autoscaler(settings: Settings, policy: ScalingPolicy) -> None:
         if not isinstance(services.queue, ArqJobQueue):
             raise RuntimeError("`ptw worker --autoscale` needs production mode: set PTW_REDIS_URL")
         gpus = GpuLeases(await asyncio.to_thread(visible_gpus))
-        classes = resource_classes_for("cuda" if gpus.gpus else "cpu")
+        classes = resource_classes_for("cuda" if gpus.gpus else "cpu", settings.worker_pools)
+        pools = {"PTW_WORKER_POOLS": json.dumps(settings.worker_pools)} if settings.worker_pools else {}
         hostname = socket.gethostname()
         autoscaler = QueueDepthAutoscaler(
             services.queue,
             services.registry,
-            lambda env: launch_worker(settings.worker_slots, env),
+            lambda env: launch_worker(settings.worker_slots, {**env, **pools}),
             policy,
             autoscaler_id=f"autoscaler-{hostname}-{os.getpid()}",
             resource_classes=classes,

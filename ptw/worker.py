@@ -7,17 +7,17 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from arq.connections import ArqRedis
 from rich.console import Console
 
 from ptw.api.errors import RedactDatabaseErrors
-from ptw.executors.device import threads_per_slot
+from ptw.executors.device import resource_classes_for, threads_per_slot
 from ptw.executors.slots import SlotServices
 from ptw.executors.worker import ExecutorWorker
 from ptw.infra.bootstrap import Services, bootstrap
-from ptw.infra.queue.arq_queue import RESOURCE_CLASSES, RUN_FUNCTION, ArqJobQueue
+from ptw.infra.queue.arq_queue import RUN_FUNCTION, ArqJobQueue
 from ptw.infra.settings import Settings
 from ptw.lifecycle import background_services, prune_advisor
 
@@ -25,13 +25,20 @@ console = Console(stderr=True)
 
 
 def executor_worker(
-    services: Services, slots: int, *, env: Mapping[str, str] | None = None, name: str | None = None
+    services: Services,
+    slots: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+    pools: Sequence[str] | None = None,
 ) -> ExecutorWorker:
-    """An executor on the production queue of ``services`` (which must be production ones)."""
+    """An executor on the production queue of ``services`` (which must be production ones), serving
+    ``pools`` (default: the settings' ``worker_pools``; none: the shared pool)."""
     queue = services.queue
     if not isinstance(queue, ArqJobQueue) or services.redis is None:
         raise RuntimeError("`ptw worker` needs production mode: set PTW_REDIS_URL and PTW_DATABASE_URL")
     settings = services.settings
+    served = tuple(settings.worker_pools if pools is None else pools)
 
     async def recover(run_ids: list[str]) -> None:
         # Only runs its own slots still hold: the run monitor may have given them to another executor.
@@ -49,9 +56,10 @@ def executor_worker(
             threads=threads_per_slot(slots),
             run_heartbeat=settings.executor_heartbeat,
             prune_advisor=prune_advisor(services),
+            pools=served,
         ),
         ArqRedis(services.redis.connection_pool),
-        {rc: queue.queue_name(rc) for rc in RESOURCE_CLASSES},
+        {rc: queue.queue_name(rc) for rc in resource_classes_for("cuda", served)},
         RUN_FUNCTION,
         slots=slots,
         name=name or f"worker-{socket.gethostname()}-{os.getpid()}",

@@ -56,6 +56,8 @@ class ArqJobQueue:
         queue = self.queue_name(job.resource_class)
         turns = redis_keys.run_queue_turns(self.prefix, job.resource_class)
         start = await self._fair_start(keys=[queue, turns], args=[job.project_id])
+        if job.resource_class not in self.resource_classes:  # a pool's class: counted from now on
+            await self.arq.sadd(redis_keys.run_queue_classes(self.prefix), job.resource_class)
         await self.arq.enqueue_job(
             RUN_FUNCTION,
             job.run_id,
@@ -78,7 +80,9 @@ class ArqJobQueue:
     async def _counts(self) -> dict[str, tuple[int, int]]:
         """(waiting, in progress) per class."""
         counts: dict[str, tuple[int, int]] = {}
-        for rc in self.resource_classes:
+        pools = await self.arq.smembers(redis_keys.run_queue_classes(self.prefix))
+        classes = [*self.resource_classes, *sorted({p.decode() for p in pools} - set(self.resource_classes))]
+        for rc in classes:
             job_ids = await self.arq.zrange(self.queue_name(rc), 0, -1)
             if not job_ids:
                 counts[rc] = (0, 0)

@@ -46,10 +46,14 @@ def worker(
     idle_timeout: Annotated[
         float, typer.Option(min=0, help="With --autoscale: seconds a worker stays idle before it drains.")
     ] = 60.0,
+    pool: Annotated[
+        list[str] | None,
+        typer.Option(help="Serve only this executor pool's runs (repeatable). Default: PTW_WORKER_POOLS."),
+    ] = None,
 ) -> None:
     """Run an executor on the production queue (PTW_REDIS_URL and PTW_DATABASE_URL) until SIGTERM/SIGINT;
     with --autoscale, a supervisor of workers instead, from --min (0: none while nothing waits) to --max."""
-    settings = load_settings(worker_slots=slots)
+    settings = load_settings(worker_slots=slots, worker_pools=pool or None)
     if settings.embedded or not settings.resolved_database_url.startswith("postgresql"):
         err.print(
             "[red]`ptw worker` needs production mode[/]: "

@@ -50,8 +50,9 @@ StartWorker = Callable[..., Awaitable[ExecutorWorker]]
 async def start_worker(services: Services) -> AsyncIterator[StartWorker]:
     workers: list[ExecutorWorker] = []
 
-    async def start(slots: int = 1) -> ExecutorWorker:
-        worker = executor_worker(services, slots, env={"PYTHONPATH": str(REPO)}, name=f"test-{len(workers)}")
+    async def start(slots: int = 1, pools: tuple[str, ...] = ()) -> ExecutorWorker:
+        name = f"test-{len(workers)}"
+        worker = executor_worker(services, slots, env={"PYTHONPATH": str(REPO)}, name=name, pools=pools)
         await worker.start()
         workers.append(worker)
         return worker
@@ -185,3 +186,27 @@ async def test_a_stopped_worker_requeues_its_run_as_the_next_attempt(
     assert (run.status, run.attempt) == (RunStatus.QUEUED, 2)
     assert await services.registry.alive() == []
     assert await queue_of(services).depth() == {"cpu": 1, "gpu": 0}  # attempt 2 waits for a worker
+
+
+async def test_a_pool_bound_worker_takes_its_pools_runs_and_never_another_pools(
+    services: Services, actor: Actor, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    calls = {"path": str(tmp_path / "calls")}
+    research = await start_worker(pools=("research",))
+    assert research.resource_classes == ("research/cpu",)
+    own = await start_run(services, actor, "counts", calls, pool="research")
+    shared = await start_run(services, actor, "counts", calls)
+    other = await start_run(services, actor, "counts", calls, pool="vision")
+    done = await wait_for(services, actor, own.id, lambda r: r.status.terminal, within=60)
+    assert done.status is RunStatus.SUCCEEDED and done.executor is not None, done.error
+    assert done.executor.startswith("test-0")
+    await asyncio.sleep(2.0)  # several polls of the research queue: the others stay where they wait
+    for run_id in (shared.id, other.id):
+        assert (await services.runs.get_run(actor, run_id)).status is RunStatus.QUEUED
+    depth = await queue_of(services).depth()
+    assert depth["cpu"] == 1 and depth["vision/cpu"] == 1 and depth.get("research/cpu", 0) == 0
+    await start_worker()  # the shared pool's worker takes the shared run, and only it
+    done = await wait_for(services, actor, shared.id, lambda r: r.status.terminal, within=60)
+    assert done.status is RunStatus.SUCCEEDED and done.executor is not None
+    assert done.executor.startswith("test-1")
+    assert (await services.runs.get_run(actor, other.id)).status is RunStatus.QUEUED
