@@ -26,6 +26,7 @@ from ptw.api.auth_guard import AuthenticationGuard
 from ptw.api.context import Context
 from ptw.api.errors import domain_error
 from ptw.api.input_limits import decode_body
+from ptw.api.json_encoding import encode_json
 from ptw.api.telemetry import Telemetry
 from ptw.api.ui.graphiql import graphiql_page
 from ptw.api.ws_messages import LegacyWsHandler, TransportWsHandler
@@ -73,6 +74,9 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.guard = AuthenticationGuard(services.auth_failure_limiter)
         # The revocation watch of each open WebSocket connection, by id of its WebSocket.
         self._watches: dict[int, asyncio.Task[None]] = {}
+
+    def encode_json(self, data: object) -> str:
+        return encode_json(data)  # series columns arrive as numpy arrays (api/json_encoding.py)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         context = Context(

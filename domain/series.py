@@ -35,12 +35,9 @@ class SeriesRead:
         """As objects, for simple clients and small answers (the UI reads the columns)."""
         return list(Series(self.key, self.steps, self.values, self.timestamps).points())
 
-    def columns(self) -> dict[str, list[int] | list[float]]:
-        return {
-            "steps": self.steps.tolist(),
-            "values": self.values.tolist(),
-            "timestamps": self.timestamps.tolist(),
-        }
+    def columns(self) -> dict[str, NDArray[np.int64] | NDArray[np.float64]]:
+        """The columns as they are (the API's JSON encoder writes numpy arrays without a list per point)."""
+        return {"steps": self.steps, "values": self.values, "timestamps": self.timestamps}
 
 
 def check_max_points(max_points: int | None) -> None:

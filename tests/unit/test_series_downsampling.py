@@ -69,5 +69,9 @@ def test_a_read_as_points_and_as_columns() -> None:
         ("loss", 2, 0.5, 1.5),
         ("loss", 5, 0.25, 3.0),
     ]
-    assert read.columns() == {"steps": [2, 5], "values": [0.5, 0.25], "timestamps": [1.5, 3.0]}
+    assert {k: v.tolist() for k, v in read.columns().items()} == {
+        "steps": [2, 5],
+        "values": [0.5, 0.25],
+        "timestamps": [1.5, 3.0],
+    }
     assert read.last_step == 5 and read.total == 7
