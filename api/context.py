@@ -13,10 +13,11 @@ from strawberry.dataloader import DataLoader
 
 from ptw.api.metrics.loaders import latest_metrics_loader
 from ptw.api.projects.loaders import project_loader
-from ptw.api.runs.loaders import run_loader
+from ptw.api.runs.loaders import attempts_loader, run_loader
 from ptw.api.workflows.loaders import workflow_loader
 from ptw.domain.errors import DomainError, Unauthenticated
 from ptw.domain.metrics import MetricPoint
+from ptw.domain.run_story import RunAttempt
 from ptw.domain.runs import Run
 from ptw.domain.tenancy import Actor, Project
 from ptw.domain.workflows import Workflow
@@ -32,6 +33,7 @@ class Loaders:
     run: DataLoader[str, Run | None]
     project: DataLoader[str, Project | None]
     latest_metrics: DataLoader[str, list[MetricPoint]]
+    attempts: DataLoader[str, list[RunAttempt]]
 
     @classmethod
     def create(cls, services: Services, actor: Actor, *, cache: bool) -> Loaders:
@@ -40,6 +42,7 @@ class Loaders:
             run=run_loader(services.runs, actor, cache=cache),
             project=project_loader(services.access, actor, cache=cache),
             latest_metrics=latest_metrics_loader(services.metrics, cache=cache),
+            attempts=attempts_loader(services.runs, actor, cache=cache),
         )
 
 

@@ -49,6 +49,7 @@ class RunLogged:
     message: str
     stream: str  # "stdout" | "stderr" | "system"
     at: datetime
+    seq: int | None = None  # its place among the run's stored lines; None: streamed only (over the cap)
 
 
 @dataclass(frozen=True)

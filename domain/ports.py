@@ -13,6 +13,7 @@ from ptw.domain.executors import AutoscalerState, ExecutorState
 from ptw.domain.metrics import MetricBatch, MetricPoint, Series
 from ptw.domain.optimizations import Optimization, OptimizationResult, OptimizationStatus
 from ptw.domain.quotas import ProjectQuota
+from ptw.domain.run_story import RunAttempt, RunLogLine
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
 from ptw.domain.series import SeriesRead
 from ptw.domain.tenancy import ApiKey, Membership, Project, Role
@@ -156,6 +157,28 @@ class OptimizationRepository(Protocol):
     async def get_result(self, result_id: str) -> OptimizationResult | None: ...
 
 
+class RunLogRepository(Protocol):
+    async def add(self, lines: Sequence[RunLogLine]) -> None: ...
+    async def last_seq(self, run_id: str) -> int:
+        """The highest seq stored for the run, 0 when none."""
+        ...
+
+    async def page(self, run_id: str, after_seq: int, first: int) -> list[RunLogLine]:
+        """Lines of a seq above ``after_seq``, in seq order, at most ``first``."""
+        ...
+
+
+class AttemptRepository(Protocol):
+    async def put(self, attempt: RunAttempt) -> None:
+        """Insert the attempt, or replace the stored one of the same (run, attempt)."""
+        ...
+
+    async def get(self, run_id: str, attempt: int) -> RunAttempt | None: ...
+    async def for_runs(self, run_ids: Sequence[str]) -> dict[str, list[RunAttempt]]:
+        """Each run's attempts in order; a run without any is absent."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over all repositories; leaving without ``commit`` rolls back."""
 
@@ -174,6 +197,10 @@ class UnitOfWork(Protocol):
     def checkpoints(self) -> CheckpointRepository: ...
     @property
     def optimizations(self) -> OptimizationRepository: ...
+    @property
+    def run_logs(self) -> RunLogRepository: ...
+    @property
+    def attempts(self) -> AttemptRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

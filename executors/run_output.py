@@ -1,4 +1,8 @@
-"""A run's stdout and stderr, published line by line as run log events, within a rate and a line length."""
+"""A run's stdout and stderr, stored and published as run log lines, within a rate and a line length.
+
+Lines are handed to the control plane in batches (at most ``FLUSH_INTERVAL`` after the first of a batch, or
+``FLUSH_LINES`` at once): one transaction a batch, not one a line, so a chatty run costs the database little.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import collections
 import logging
 import time
+from datetime import UTC, datetime
 
 from ptw.domain.services.execution import ExecutionService
 from ptw.domain.token_bucket import TokenBucket
@@ -16,6 +21,8 @@ MAX_LINE = 2000
 LINES_PER_SECOND = 200.0
 BURST = 1000
 STDERR_TAIL_LINES = 40
+FLUSH_INTERVAL = 0.2
+FLUSH_LINES = 500
 
 
 class RunOutput:
@@ -29,6 +36,9 @@ class RunOutput:
         self._lines = TokenBucket.full(LINES_PER_SECOND, BURST, time.monotonic())
         self._dropped = 0
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._batch: list[tuple[str, str, datetime]] = []
+        self._timer: asyncio.Task[None] | None = None
+        self._sending = asyncio.Lock()  # batches leave in order
 
     async def pump(self, stream: asyncio.StreamReader | None, name: str) -> None:
         """Publish each line of ``stream`` until it ends. Reads in chunks: a line may be any length."""
@@ -61,17 +71,34 @@ class RunOutput:
         await self._publish(text, "system")
 
     async def flush_dropped(self) -> None:
+        """Say how many lines were dropped, and send every line held: the attempt's output is complete."""
         if self._dropped:
             dropped, self._dropped = self._dropped, 0
             await self._publish(
                 f"{dropped} output lines dropped (over {LINES_PER_SECOND:.0f} lines/s)", "system"
             )
+        await self.flush()
+
+    async def flush(self) -> None:
+        async with self._sending:
+            batch, self._batch = self._batch, []
+            if not batch:
+                return
+            try:
+                await self.execution.log_lines(self.run_id, self.project_id, batch)
+            except Exception:  # output is never worth failing a run for
+                log.warning("run %s: cannot store %d output lines", self.run_id, len(batch), exc_info=True)
 
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr)
 
     async def _publish(self, text: str, stream: str) -> None:
-        try:
-            await self.execution.log(self.run_id, self.project_id, text, stream)
-        except Exception:  # a log line is live-only and never worth failing a run for
-            log.warning("run %s: cannot publish a log line", self.run_id, exc_info=True)
+        self._batch.append((stream, text, datetime.now(UTC)))
+        if len(self._batch) >= FLUSH_LINES:
+            await self.flush()
+        elif self._timer is None or self._timer.done():
+            self._timer = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_INTERVAL)
+        await self.flush()

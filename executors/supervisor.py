@@ -20,6 +20,7 @@ from ptw.domain.events import RunChanged, run_topic
 from ptw.domain.metrics import sifted
 from ptw.domain.ports import EventBus
 from ptw.domain.retry import Backoff, retrying
+from ptw.domain.run_story import AttemptOutcome
 from ptw.domain.runs import RunJob, RunStatus
 from ptw.domain.services.execution import ExecutionService, Outcome
 from ptw.domain.services.metrics import MetricService
@@ -310,7 +311,8 @@ class RunSupervisor:
         if self.stop_reason == CANCEL:
             return Outcome(RunStatus.CANCELLED, summary=self.result)
         if self.stop_reason == TIMEOUT:
-            return Outcome(RunStatus.FAILED, error=f"timed out after {self.job.timeout_seconds} s")
+            error = f"timed out after {self.job.timeout_seconds} s"
+            return Outcome(RunStatus.FAILED, error=error, how=AttemptOutcome.TIMED_OUT)
         if self.stop_reason == MEMORY:
             return Outcome(RunStatus.FAILED, error=self._memory_text())
         if self.stop_reason == SUPERSEDED:

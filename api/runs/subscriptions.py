@@ -12,11 +12,14 @@ from ptw.api.run_ids import run_id_of
 from ptw.api.runs.types import Run, RunEvent
 from ptw.domain.events import RunChanged, RunLogged, project_topic, run_topic
 
+REPLAY_PAGE = 1000
+
 
 @strawberry.type
 class RunSubscriptions:
     @strawberry.subscription(
-        description="The run's status now, then its status changes and log lines; ends when the run ends."
+        description="The run's status now and its stored output lines, then its status changes and new "
+        "output lines as they come; ends when the run ends."
     )
     async def run_events(self, info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunEvent, None]:
         services, actor = info.context.services, info.context.actor
@@ -26,12 +29,21 @@ class RunSubscriptions:
             async with services.bus.subscribe([run_topic(ident)]) as live:
                 run = await services.runs.get_run(actor, ident)
                 yield RunEvent.status_of(run)
+                replayed = 0  # lines stored before now: live events of them are not sent again
+                while True:
+                    lines = await services.runs.logs(actor, ident, replayed, REPLAY_PAGE)
+                    for line in lines:
+                        yield RunEvent.stored_log_of(line, run.project_id)
+                    replayed = lines[-1].seq if lines else replayed
+                    if len(lines) < REPLAY_PAGE:
+                        break
                 if run.status.terminal:
                     return
                 status = run.status
                 async for event in live:
                     if isinstance(event, RunLogged):
-                        yield RunEvent.log_of(event)
+                        if event.seq is None or event.seq > replayed:
+                            yield RunEvent.log_of(event)
                     elif isinstance(event, RunChanged) and event.run.status is not status:
                         status = event.run.status
                         yield RunEvent.status_of(event.run)

@@ -14,8 +14,9 @@ from ptw.api.ids import decode_int_cursor, encode_id
 from ptw.api.metrics.types import STEP_CURSOR, MetricPoint, MetricSeries
 from ptw.api.node import Node, from_entity
 from ptw.api.projects.types import Project
+from ptw.api.runs.story import RunAttempt, RunLogConnection, log_page, log_request
 from ptw.api.workflows.types import Workflow
-from ptw.domain import runs
+from ptw.domain import run_story, runs
 from ptw.domain.errors import BadInput, NotFound
 from ptw.domain.events import RunLogged
 from ptw.domain.run_labels import short_id
@@ -111,6 +112,18 @@ class Run(Node):
         )
         return MetricSeries.from_domain(series, after_step)
 
+    @strawberry.field(
+        description="Stored output lines (stdout, stderr, system), oldest first; kept after the run."
+    )
+    async def logs(self, info: Info, first: int | None = None, after: str | None = None) -> RunLogConnection:
+        after_seq, size = log_request(first, after)
+        lines = await info.context.services.runs.logs(info.context.actor, self.model.id, after_seq, size + 1)
+        return log_page(lines, size)
+
+    @strawberry.field(description="Every attempt at the run, first to last, with how each ended and why.")
+    async def attempts(self, info: Info) -> list[RunAttempt]:
+        return [RunAttempt.from_domain(a) for a in await info.context.loaders.attempts.load(self.model.id)]
+
     @strawberry.field
     async def checkpoints(self, info: Info) -> list[Checkpoint]:
         found = await info.context.services.runs.checkpoints(info.context.actor, self.model.id)
@@ -195,6 +208,10 @@ class RunEvent:
             source_run_id=run.id,
             snapshot=run,
         )
+
+    @classmethod
+    def stored_log_of(cls, line: run_story.RunLogLine, project_id: str) -> RunEvent:
+        return cls.log_of(RunLogged(line.run_id, project_id, line.line, line.stream, line.at, line.seq))
 
     @classmethod
     def log_of(cls, event: RunLogged) -> RunEvent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,8 +10,17 @@ from ptw.domain.clock import new_id, utcnow
 from ptw.domain.events import RunLogged, run_topic
 from ptw.domain.optimizations import Optimization, OptimizationKind
 from ptw.domain.ports import EventBus, JobQueue, UnitOfWork, UnitOfWorkFactory
+from ptw.domain.run_story import AttemptOutcome, outcome_of
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunStatus
 from ptw.domain.services.recovery import ACTIVE, announce, next_job, settle_drain, settle_failure
+from ptw.domain.services.run_story import (
+    Output,
+    begin_attempt,
+    end_attempt,
+    keep_line,
+    keep_output,
+    note_device,
+)
 from ptw.domain.services.runs import job_for, publish_run
 
 
@@ -24,6 +34,7 @@ class Outcome:
     # The process died without a result or an error of the training code (killed, out of memory, a
     # crash): like a lost executor, the run is retried until ``max_attempts`` failed attempts.
     retryable: bool = False
+    how: AttemptOutcome | None = None  # how the attempt ended when its status does not say it (a timeout)
 
 
 async def _objective(uow: UnitOfWork, run: Run) -> str | None:
@@ -57,6 +68,7 @@ class ExecutionService:
             run.executor = executor
             run.heartbeat_at = run.updated_at
             await uow.runs.update(run)
+            await begin_attempt(uow, run, run.updated_at or utcnow())
             checkpoint = await uow.checkpoints.latest(run_id)
             objective = await _objective(uow, run)
             await uow.commit()
@@ -73,6 +85,7 @@ class ExecutionService:
             if run.status is RunStatus.STARTING:
                 run.transition(RunStatus.RUNNING, utcnow())
             await uow.runs.update(run)
+            await note_device(uow, run)
             await uow.commit()
         await publish_run(self.bus, run)
         return run
@@ -97,11 +110,15 @@ class ExecutionService:
             run = await uow.runs.get(run_id, for_update=True)
             if run is None or run.attempt != attempt or run.status not in ACTIVE:
                 return None
-            line = settle_drain(run, reason, utcnow())
+            now = utcnow()
+            how = AttemptOutcome.CANCELLED if run.status is RunStatus.CANCELLING else AttemptOutcome.DRAINED
+            await end_attempt(uow, run, attempt, how, reason, now)
+            line = settle_drain(run, reason, now)
             await uow.runs.update(run)
+            seq = await keep_line(uow, run.id, line, now)
             job = await next_job(uow, run) if run.status is RunStatus.QUEUED else None
             await uow.commit()
-        await announce(self.bus, run, line)
+        await announce(self.bus, run, line, seq)
         if job is not None and self.queue is not None:
             await self.queue.enqueue(job)
         return run
@@ -121,8 +138,18 @@ class ExecutionService:
         return checkpoint
 
     async def log(self, run_id: str, project_id: str, message: str, stream: str = "system") -> None:
-        """Output lines are live-only: they go to runEvents subscribers and are not stored."""
-        await self.bus.publish([run_topic(run_id)], RunLogged(run_id, project_id, message, stream, utcnow()))
+        await self.log_lines(run_id, project_id, [(stream, message, utcnow())])
+
+    async def log_lines(self, run_id: str, project_id: str, lines: Sequence[Output]) -> None:
+        """Output lines of the run: stored (within the run's cap) and published to runEvents."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)  # one writer of the run's seqs at a time
+            kept = await keep_output(uow, run_id, lines) if run is not None else []
+            await uow.commit()
+        seqs = {i: line.seq for i, line in enumerate(kept) if i < len(lines) and line.line == lines[i][1]}
+        topic = [run_topic(run_id)]
+        for i, (stream, message, at) in enumerate(lines):
+            await self.bus.publish(topic, RunLogged(run_id, project_id, message, stream, at, seqs.get(i)))
 
     async def finish(self, run_id: str, attempt: int, outcome: Outcome) -> Run | None:
         """Write the attempt's end once; a stale attempt or an already finished run changes nothing."""
@@ -140,6 +167,8 @@ class ExecutionService:
             if target is RunStatus.CANCELLED and run.status in (RunStatus.STARTING, RunStatus.RUNNING):
                 run.transition(RunStatus.CANCELLING, utcnow())  # stopped by the executor itself (shutdown)
             run.transition(target, utcnow())
+            how = outcome.how if target is outcome.status and outcome.how else outcome_of(target)
+            await end_attempt(uow, run, attempt, how, outcome.error, run.updated_at or utcnow())
             run.summary = outcome.summary
             run.error = outcome.error
             await uow.runs.update(run)
@@ -152,11 +181,14 @@ class ExecutionService:
             run = await uow.runs.get(run_id, for_update=True)
             if run is None or run.attempt != attempt or run.status not in ACTIVE:
                 return None
-            line = settle_failure(run, outcome.error or "the run's process died", self.max_attempts, utcnow())
+            now, reason = utcnow(), outcome.error or "the run's process died"
+            await end_attempt(uow, run, attempt, AttemptOutcome.CRASHED, reason, now)
+            line = settle_failure(run, reason, self.max_attempts, now)
             await uow.runs.update(run)
+            seq = await keep_line(uow, run.id, line, now)
             job = await next_job(uow, run) if run.status is RunStatus.QUEUED else None
             await uow.commit()
-        await announce(self.bus, run, line)
+        await announce(self.bus, run, line, seq)
         if job is not None and self.queue is not None:
             await self.queue.enqueue(job)
         return run

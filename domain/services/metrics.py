@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from ptw.domain.errors import BadInput, NotFound
+from ptw.domain.errors import BadInput, Conflict, NotFound
 from ptw.domain.events import MetricsRecorded, run_topic
 from ptw.domain.metrics import MetricBatch, MetricPoint, Series, checked, series_of_points
 from ptw.domain.ports import EventBus, MetricLog, UnitOfWorkFactory
@@ -93,8 +93,14 @@ class MetricService:
             yield delivery
 
     async def log_metrics(self, actor: Actor, run_id: str, points: Sequence[MetricPoint]) -> int:
-        """Points logged from outside our executors (training code of the user's own)."""
-        await self._visible(actor, run_id, Role.MEMBER)
+        """Points logged from outside our executors (training code of the user's own), into a run that has
+        not ended."""
+        run = await self._visible(actor, run_id, Role.MEMBER)
+        if run.status.terminal:
+            raise Conflict(
+                f"run {run_id} already ended {run.status.value}: it takes no more metrics",
+                status=run.status.value,
+            )
         batch = await self.record(run_id, series_of_points(points))
         return len(batch) if batch else 0
 

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from ptw.domain.clock import utcnow
 from ptw.domain.events import RunLogged, run_topic
 from ptw.domain.ports import EventBus, JobQueue, UnitOfWork, UnitOfWorkFactory
+from ptw.domain.run_story import AttemptOutcome
 from ptw.domain.runs import Run, RunJob, RunStatus
+from ptw.domain.services.run_story import end_attempt, keep_line
 from ptw.domain.services.runs import job_for, publish_run
 
 ACTIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCELLING)
@@ -81,10 +83,12 @@ async def next_job(uow: UnitOfWork, run: Run) -> RunJob | None:
     return job_for(run, workflow, await uow.checkpoints.latest(run.id))
 
 
-async def announce(bus: EventBus, run: Run, line: str) -> None:
-    """Publish the run's change and a system line of runEvents saying why it changed."""
+async def announce(bus: EventBus, run: Run, line: str, seq: int | None = None) -> None:
+    """Publish the run's change and a system line of runEvents saying why it changed (``seq``: the
+    line's place among the run's stored lines, see ``keep_line``)."""
     await publish_run(bus, run)
-    await bus.publish([run_topic(run.id)], RunLogged(run.id, run.project_id, line, "system", utcnow()))
+    event = RunLogged(run.id, run.project_id, line, "system", utcnow(), seq)
+    await bus.publish([run_topic(run.id)], event)
 
 
 @dataclass
@@ -116,7 +120,7 @@ class RecoveryService:
         """Settle the attempts whose executor went silent, each only if it is still the attempt that was
         judged, with the heartbeat that was judged: an executor that beat meanwhile, a run finished or
         claimed again by another executor is left alone. Returns the runs changed."""
-        changed: list[tuple[Run, str]] = []
+        changed: list[tuple[Run, str, int | None]] = []
         for silence in silences:
             async with self.uow() as uow:
                 run = await uow.runs.get(silence.run_id, for_update=True)
@@ -127,19 +131,24 @@ class RecoveryService:
                     or run.heartbeat_at != silence.heartbeat_at
                 ):
                     continue
+                now = utcnow()
                 if run.external:
-                    line = settle_silent_client(run, reason, utcnow())
+                    line = settle_silent_client(run, reason, now)
                 else:
                     who = f"executor {run.executor}" if run.executor else "the executor"
-                    line = settle_failure(run, f"{who} lost ({reason})", self.max_attempts, utcnow())
+                    await end_attempt(
+                        uow, run, run.attempt, AttemptOutcome.LOST, f"{who} lost ({reason})", now
+                    )
+                    line = settle_failure(run, f"{who} lost ({reason})", self.max_attempts, now)
                 await uow.runs.update(run)
+                seq = await keep_line(uow, run.id, line, now)
                 job = await next_job(uow, run) if run.status is RunStatus.QUEUED else None
                 await uow.commit()
-            changed.append((run, line))
-            await announce(self.bus, run, line)
+            changed.append((run, line, seq))
+            await announce(self.bus, run, line, seq)
             if job is not None:
                 await self.queue.enqueue(job)
-        return [run for run, _ in changed]
+        return [run for run, _, _ in changed]
 
     async def flag_unplaceable(self, resource_classes: Collection[str], waited: timedelta) -> list[Run]:
         """Say, in ``error`` and a system line of runEvents, why QUEUED runs of these resource classes
@@ -167,9 +176,10 @@ class RecoveryService:
                     continue
                 run.error = reason
                 await uow.runs.update(run)
+                seq = await keep_line(uow, run.id, reason, utcnow())
                 await uow.commit()
             flagged.append((run, reason))
-            await announce(self.bus, run, reason)
+            await announce(self.bus, run, reason, seq)
         return [run for run, _ in flagged]
 
     async def recover_lost(
@@ -183,7 +193,7 @@ class RecoveryService:
         active run (embedded start-up: no executor of a previous process survives it). With ``held_by``,
         only runs still held by one of those executors (the caller's own) are touched. External runs are
         never touched here: no executor holds them (the run monitor judges their heartbeats)."""
-        changed: list[tuple[Run, str]] = []
+        changed: list[tuple[Run, str, int | None]] = []
         async with self.uow() as uow:
             candidates = await uow.runs.with_status(list(ACTIVE))
             for run in candidates:
@@ -194,12 +204,14 @@ class RecoveryService:
                     continue
                 if held_by is not None and locked.executor not in held_by:
                     continue
-                line = settle_failure(locked, reason, self.max_attempts, utcnow())
+                now = utcnow()
+                await end_attempt(uow, locked, locked.attempt, AttemptOutcome.LOST, reason, now)
+                line = settle_failure(locked, reason, self.max_attempts, now)
                 await uow.runs.update(locked)
-                changed.append((locked, line))
+                changed.append((locked, line, await keep_line(uow, locked.id, line, now)))
             await uow.commit()
-        for run, line in changed:
-            await announce(self.bus, run, line)
+        for run, line, seq in changed:
+            await announce(self.bus, run, line, seq)
         # Every queued run when all were recovered (embedded start-up: the in-process queue is empty).
-        await self.requeue_waiting(None if run_ids is None else [run.id for run, _ in changed])
-        return [run for run, _ in changed]
+        await self.requeue_waiting(None if run_ids is None else [run.id for run, _, _ in changed])
+        return [run for run, _, _ in changed]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptw.domain.clock import new_id, utcnow
-from ptw.domain.errors import BadInput, NotFound
+from ptw.domain.errors import BadInput, Conflict, NotFound
 from ptw.domain.events import RunChanged, project_topic, run_topic
 from ptw.domain.ports import (
     EventBus,
@@ -20,6 +20,7 @@ from ptw.domain.ports import (
 )
 from ptw.domain.quotas import Quotas
 from ptw.domain.run_labels import MIN_SHORT_ID, checked_name, checked_notes, checked_tags, is_short_id
+from ptw.domain.run_story import RunAttempt, RunLogLine
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
 from ptw.domain.tenancy import Actor, Role
 from ptw.domain.workflows import Workflow
@@ -119,7 +120,12 @@ class RunService:
         async with self.uow() as uow:
             run = await self._visible(uow, actor, run_id, for_update=True)
             actor.require(run.project_id, Role.MEMBER, "Run", run_id)
-            if run.status.terminal or run.status is RunStatus.CANCELLING:
+            if run.status.terminal:
+                raise Conflict(
+                    f"run {run_id} already ended {run.status.value}: there is nothing to cancel",
+                    status=run.status.value,
+                )
+            if run.status is RunStatus.CANCELLING:
                 return run
             # A queued run has no executor to tell; a started one is stopped by its supervisor.
             target = RunStatus.CANCELLED if run.status is RunStatus.QUEUED else RunStatus.CANCELLING
@@ -202,6 +208,18 @@ class RunService:
         )
         async with self.uow() as uow:
             return await uow.runs.find(query, page)
+
+    async def logs(self, actor: Actor, run_id: str, after_seq: int = 0, first: int = 100) -> list[RunLogLine]:
+        """Stored output lines of the run after ``after_seq``, oldest first."""
+        async with self.uow() as uow:
+            await self._visible(uow, actor, run_id)
+            return await uow.run_logs.page(run_id, after_seq, first)
+
+    async def attempts(self, actor: Actor, run_ids: Sequence[str]) -> dict[str, list[RunAttempt]]:
+        """The attempts of each of the runs the actor may see, in order."""
+        async with self.uow() as uow:
+            visible = [r.id for r in await uow.runs.get_many(run_ids) if actor.can_see(r.project_id)]
+            return await uow.attempts.for_runs(visible)
 
     async def checkpoints(self, actor: Actor, run_id: str) -> list[Checkpoint]:
         async with self.uow() as uow:

@@ -21,12 +21,14 @@ from redis.asyncio import Redis
 
 from ptw.domain.ports import (
     ApiKeyRepository,
+    AttemptRepository,
     CheckpointRepository,
     MetricRepository,
     OptimizationRepository,
     Page,
     PageRequest,
     ProjectRepository,
+    RunLogRepository,
     RunRepository,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -206,6 +208,8 @@ class CachingUnitOfWork:
     metrics: MetricRepository
     checkpoints: CheckpointRepository
     optimizations: OptimizationRepository
+    run_logs: RunLogRepository
+    attempts: AttemptRepository
 
     def __init__(self, inner: UnitOfWork, cache: RedisCache) -> None:
         self.inner, self.cache = inner, cache
@@ -221,6 +225,8 @@ class CachingUnitOfWork:
         self.metrics = inner.metrics
         self.checkpoints = inner.checkpoints
         self.optimizations = inner.optimizations
+        self.run_logs = inner.run_logs
+        self.attempts = inner.attempts
         return self
 
     async def __aexit__(

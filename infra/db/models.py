@@ -252,3 +252,28 @@ class OptimizationResultRow(Base):
     number: Mapped[int | None] = mapped_column(Integer)
     intermediate: Mapped[dict[str, Any]]  # {"step": value}: JSON object keys are strings
     search_state: Mapped[dict[str, Any]]
+
+
+class RunLogRow(Base):
+    """A stored line of a run's output (see ``domain.run_story``); the key orders a run's lines."""
+
+    __tablename__ = "run_logs"
+
+    run_id: Mapped[str] = mapped_column(Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    stream: Mapped[str] = mapped_column(String(16))
+    line: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class RunAttemptRow(Base):
+    __tablename__ = "run_attempts"
+
+    run_id: Mapped[str] = mapped_column(Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    executor: Mapped[str | None] = mapped_column(String(200))
+    device: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)

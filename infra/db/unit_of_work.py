@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ptw.infra.db.repositories import (
     SqlApiKeyRepository,
+    SqlAttemptRepository,
     SqlCheckpointRepository,
     SqlMetricRepository,
     SqlOptimizationRepository,
     SqlProjectRepository,
+    SqlRunLogRepository,
     SqlRunRepository,
     SqlWorkflowRepository,
 )
@@ -29,6 +31,8 @@ class SqlUnitOfWork:
     metrics: SqlMetricRepository
     checkpoints: SqlCheckpointRepository
     optimizations: SqlOptimizationRepository
+    run_logs: SqlRunLogRepository
+    attempts: SqlAttemptRepository
 
     @dataclass(frozen=True)
     class Factory:
@@ -63,6 +67,8 @@ class SqlUnitOfWork:
         self.metrics = SqlMetricRepository(session, self._dialect)
         self.checkpoints = SqlCheckpointRepository(session, self._dialect)
         self.optimizations = SqlOptimizationRepository(session, self._dialect)
+        self.run_logs = SqlRunLogRepository(session, self._dialect)
+        self.attempts = SqlAttemptRepository(session, self._dialect)
         return self
 
     async def __aexit__(

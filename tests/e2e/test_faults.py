@@ -27,7 +27,7 @@ import pytest
 import websockets
 from sqlalchemy import make_url
 
-from ptw.client import GraphQLClient
+from ptw.client import GraphQLClient, GraphQLError
 from tests.e2e.conftest import Production, Worker, drop_redis_keys
 from tests.workflows.faults import value_at
 
@@ -49,6 +49,10 @@ RUN = """query($id: ID!) { run(id: $id) {
 } }"""
 SERIES = """query($id: ID!) { run(id: $id) {
   metrics(key: "x", maxPoints: 100000) { total points { step value } }
+} }"""
+STORY = """query($id: ID!) { run(id: $id) {
+  attempts { attempt executor device startedAt endedAt outcome reason }
+  logs(first: 1000) { edges { node { stream line at } } pageInfo { hasNextPage } }
 } }"""
 POOL = "{ executorPool { workers } }"
 RUN_METRICS = """subscription($id: ID!, $after: String) {
@@ -177,6 +181,14 @@ class Stack:
                 return {p["step"]: p["value"] for p in found["points"]}
             await asyncio.sleep(0.3)
 
+    async def story(self, run_id: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The run's attempts, and its stored output lines as (stream, line), read after it ended."""
+        run = (await self.client().execute(STORY, {"id": run_id}))["run"]
+        for attempt in run["attempts"]:
+            assert attempt["endedAt"] is not None and attempt["endedAt"] >= attempt["startedAt"], attempt
+        lines = [(e["node"]["stream"], e["node"]["line"]) for e in run["logs"]["edges"]]
+        return run["attempts"], lines
+
     async def drains(self, run_id: str) -> int:
         connection = await asyncpg.connect(self.direct_url)
         try:
@@ -239,6 +251,16 @@ async def test_a_run_past_its_timeout_fails_with_a_clear_error(stack: Stack) -> 
     run_id = await stack.start("steps", {"steps": 1000, "step_seconds": 0.1}, timeoutSeconds=2)
     run = await stack.finished(run_id, within=30)
     assert (run["status"], run["error"], run["attempt"]) == ("FAILED", "timed out after 2 s", 1)
+    attempts, lines = await stack.story(run_id)
+    assert [(a["attempt"], a["outcome"], a["reason"]) for a in attempts] == [
+        (1, "TIMED_OUT", "timed out after 2 s")
+    ]
+    assert attempts[0]["executor"] and attempts[0]["device"] == "cpu"
+    assert ("system", "timed out after 2 s: stopping the run") in lines
+    cancel = "mutation($id: ID!) { cancelRun(id: $id) { status } }"
+    with pytest.raises(GraphQLError) as refused:  # a finished run is not cancelled again
+        await stack.client().execute(cancel, {"id": run_id})
+    assert refused.value.code == "CONFLICT"
 
 
 async def test_a_run_no_executor_can_take_says_so_and_stays_queued(stack: Stack) -> None:
@@ -327,6 +349,14 @@ async def test_a_child_that_crashes_every_time_fails_after_max_attempts(stack: S
     assert run["error"].startswith("gave up after 3 attempts: the run's process exited with code 3")
     await asyncio.sleep(2.0)  # no fourth attempt comes
     assert (await stack.run(run_id))["attempt"] == 3
+    attempts, lines = await stack.story(run_id)
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(n, "CRASHED") for n in (1, 2, 3)]
+    for attempt in attempts:
+        assert attempt["reason"].startswith("the run's process exited with code 3 without a result")
+        assert f"attempt {attempt['attempt']} going down" in attempt["reason"]  # its stderr, kept
+    for n in (1, 2, 3):  # every attempt's output is there after the end, with what the system said
+        assert ("stderr", f"attempt {n} going down") in lines
+    assert any(s == "system" and x.startswith("attempt 1: the run's process exited") for s, x in lines)
 
 
 async def test_a_run_whose_worker_is_killed_resumes_on_another_from_its_last_checkpoint(
@@ -350,6 +380,11 @@ async def test_a_run_whose_worker_is_killed_resumes_on_another_from_its_last_che
     for step, value in series.items():  # steps logged again keep the newest attempt's value
         assert value == value_at(step, 1 if step <= last else run["attempt"]), step
     assert await stack.drains(run_id) == 0
+    attempts, lines = await stack.story(run_id)
+    assert attempts[0]["outcome"] == "LOST" and "lost" in attempts[0]["reason"], attempts
+    assert attempts[-1]["outcome"] == "SUCCEEDED" and len(attempts) == run["attempt"]
+    assert attempts[0]["executor"] != attempts[-1]["executor"]  # the new worker took it
+    assert any(s == "system" and x.startswith("attempt 1: ") and "lost" in x for s, x in lines), lines
 
 
 async def test_a_stopped_worker_hands_its_run_back_without_counting_a_failure(stack: Stack) -> None:
@@ -372,3 +407,7 @@ async def test_a_stopped_worker_hands_its_run_back_without_counting_a_failure(st
     assert run["summary"]["resumed_from"] == checkpoint["step"] + 1 > 1
     series = await stack.series(run_id, 300)
     assert sorted(series) == list(range(300))
+    attempts, lines = await stack.story(run_id)
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "DRAINED"), (2, "SUCCEEDED")]
+    assert attempts[0]["reason"] == "its worker is shutting down"
+    assert any(s == "system" and "queued again as attempt 2" in x for s, x in lines), lines

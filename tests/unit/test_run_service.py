@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ptw.domain.errors import BadInput, Forbidden, NotFound
+from ptw.domain.errors import BadInput, Conflict, Forbidden, NotFound
 from ptw.domain.events import RunChanged, project_topic, run_topic
 from ptw.domain.ports import PageRequest
 from ptw.domain.runs import RunStatus
@@ -167,13 +167,14 @@ async def test_cancel_a_started_run_asks_its_executor(
     assert len(world.bus.published) == published
 
 
-async def test_cancel_a_finished_run_changes_nothing(
+async def test_cancel_a_finished_run_is_a_conflict_and_changes_nothing(
     world: MemoryWorld, member: Actor, workflow: Workflow
 ) -> None:
     run = await world.runs.start_run(member, workflow.id)
     await world.runs.cancel_run(member, run.id)
     before, published = world.stored_run(run.id), len(world.bus.published)
-    assert await world.runs.cancel_run(member, run.id) == before
+    with pytest.raises(Conflict, match="already ended CANCELLED"):
+        await world.runs.cancel_run(member, run.id)
     assert world.stored_run(run.id) == before and len(world.bus.published) == published
 
 
