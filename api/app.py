@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ptw.api.ingest.routes import ingest_routes
 from ptw.api.input_limits import InputLimits
+from ptw.api.runs.downloads import artifact_routes
 from ptw.api.schema import build_schema
 from ptw.api.telemetry import HttpMetrics, Telemetry
 from ptw.api.ui.routes import ui_routes
@@ -89,6 +90,7 @@ def create_app(
             Route("/graphql", endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", endpoint),
             *ingest_routes(services, endpoint.authenticate),
+            *artifact_routes(services),
             *ui_routes(),
         ],
         middleware=[

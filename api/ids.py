@@ -11,7 +11,9 @@ import uuid
 
 from ptw.domain.errors import BadInput, NotFound
 
-NODE_TYPES = frozenset({"ApiKey", "Optimization", "OptimizationResult", "Project", "Run", "Workflow"})
+NODE_TYPES = frozenset(
+    {"ApiKey", "Artifact", "Optimization", "OptimizationResult", "Project", "Run", "Workflow"}
+)
 
 
 def _b64encode(text: str) -> str:

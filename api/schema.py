@@ -31,6 +31,7 @@ from ptw.api.pool.queries import PoolQueries
 from ptw.api.projects.mutations import ProjectMutations
 from ptw.api.projects.queries import ProjectQueries
 from ptw.api.projects.types import ApiKey, Project
+from ptw.api.runs.artifacts import ArtifactMutations
 from ptw.api.runs.mutations import RunMutations
 from ptw.api.runs.queries import RunQueries
 from ptw.api.runs.subscriptions import RunSubscriptions
@@ -56,6 +57,7 @@ Mutation = merge_types(
         ProjectMutations,
         WorkflowMutations,
         RunMutations,
+        ArtifactMutations,
         TrackingMutations,
         MetricMutations,
         OptimizationMutations,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import IO, Any, Generic, Protocol, Self, TypeVar
 
+from ptw.domain.artifacts import Retention
 from ptw.domain.events import Event
 from ptw.domain.executors import AutoscalerState, ExecutorState
 from ptw.domain.metrics import MetricBatch, MetricPoint, Series
@@ -78,6 +79,10 @@ class WorkflowRepository(Protocol):
 class RunRepository(Protocol):
     async def add(self, run: Run) -> None: ...
     async def update(self, run: Run) -> None: ...
+    async def delete(self, run_id: str) -> None:
+        """The run and everything of it (metrics, artifacts' rows, output, attempts)."""
+        ...
+
     async def get(self, run_id: str, *, for_update: bool = False) -> Run | None: ...
     async def get_many(self, run_ids: Sequence[str]) -> list[Run]: ...
     async def get_by_idempotency_key(self, project_id: str, key: str) -> Run | None: ...
@@ -131,9 +136,36 @@ class MetricRepository(Protocol):
 
 
 class CheckpointRepository(Protocol):
+    """Artifacts of runs: checkpoints and named files (``Checkpoint.kind``)."""
+
     async def add(self, checkpoint: Checkpoint) -> None: ...
-    async def for_run(self, run_id: str) -> list[Checkpoint]: ...
-    async def latest(self, run_id: str) -> Checkpoint | None: ...
+    async def get(self, checkpoint_id: str) -> Checkpoint | None: ...
+    async def for_run(self, run_id: str) -> list[Checkpoint]:
+        """Every artifact of the run, oldest first."""
+        ...
+
+    async def latest(self, run_id: str) -> Checkpoint | None:
+        """The newest checkpoint (never a file): where a new attempt resumes."""
+        ...
+
+    async def delete(self, checkpoint_ids: Sequence[str]) -> None: ...
+
+
+class RetentionRepository(Protocol):
+    async def get(self, workflow_id: str) -> Retention | None: ...
+    async def put(self, workflow_id: str, retention: Retention) -> None: ...
+
+
+class ArtifactFiles(Protocol):
+    """The artifact store as the control plane sees it: it reads and deletes what executors saved."""
+
+    def open(self, uri: str) -> AbstractContextManager[IO[bytes]]:
+        """The object's bytes (blocking: call it from a thread); FileNotFoundError when it is gone."""
+        ...
+
+    async def delete(self, uris: Sequence[str]) -> None:
+        """Delete the objects; one that is already gone is no error."""
+        ...
 
 
 class OptimizationRepository(Protocol):
@@ -201,6 +233,8 @@ class UnitOfWork(Protocol):
     def run_logs(self) -> RunLogRepository: ...
     @property
     def attempts(self) -> AttemptRepository: ...
+    @property
+    def retention(self) -> RetentionRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -127,6 +127,8 @@ class Checkpoint:
     uri: str
     size_bytes: int
     created_at: datetime
+    name: str = ""  # a file's own name; a checkpoint's is its object's (``a1-s5.pt``)
+    kind: str = "checkpoint"  # or "file": saved by ctx.save_artifact, kept whatever the retention
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Child → parent, one JSON object a line on a dedicated pipe (never stdout, which belongs to the user):
 ``ready``, ``started {device}``, ``metrics {segments: [...]}`` (see ``metrics_message``),
-``report {value, step[, metric]}``, ``checkpoint {uri, step, size}``, ``log {line}``, ``result {summary}``,
+``report {value, step[, metric]}``, ``checkpoint {uri, step, size[, name, artifact]}`` (with
+``artifact: "file"``, a file the run saved), ``log {line}``, ``result {summary}``,
 ``error {type, message, traceback, phase}``.
 Parent → child on stdin: first the job (one JSON line), then control words (``cancel``, ``prune``,
 ``drain``: the worker is shutting down and the attempt will resume elsewhere from its last checkpoint).

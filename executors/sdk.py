@@ -23,12 +23,15 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from ptw.domain.artifacts import KIND_FILE, check_artifact_name
 from ptw.executors import protocol
 from ptw.executors.artifacts import ArtifactStore, LocalStore, checkpoint_path
 
@@ -230,6 +233,30 @@ class RunContext:
         artifact = self._artifacts.save(f"{self.run_id}/{name}", lambda f: torch.save(state, f))
         self._latest_checkpoint = artifact.uri
         self._post({"kind": protocol.CHECKPOINT, "uri": artifact.uri, "step": step, "size": artifact.size})
+
+    def save_artifact(self, name: str, data: bytes | str | os.PathLike[str]) -> None:
+        """Keep a file of the run under ``name`` (letters, digits, ``.``, ``_``, ``-``): ``data`` is its
+        bytes or the path of a file to copy. Stored like checkpoints (atomically, sealed when a key is
+        set), listed in ``Run.artifacts`` and downloadable; saving a name again replaces the file."""
+        check_artifact_name(name)
+        if isinstance(data, bytes | bytearray | memoryview):
+            content = bytes(data)
+
+            def fill(f: IO[bytes]) -> None:
+                f.write(content)
+
+        else:
+            path = Path(data)
+            if not path.is_file():
+                raise FileNotFoundError(f"ctx.save_artifact: no file at {str(path)!r}")
+
+            def fill(f: IO[bytes]) -> None:
+                with open(path, "rb") as source:
+                    shutil.copyfileobj(source, f, 1 << 20)
+
+        artifact = self._artifacts.save(f"{self.run_id}/files/{name}", fill)
+        message = {"kind": protocol.CHECKPOINT, "uri": artifact.uri, "step": None, "size": artifact.size}
+        self._post({**message, "name": name, "artifact": KIND_FILE})
 
     def load_checkpoint(self, *, weights_only: bool = True) -> Any | None:
         """The newest checkpoint of this run, or None: this attempt's own, else the latest of earlier

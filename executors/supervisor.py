@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ptw.domain.artifacts import KIND_CHECKPOINT
 from ptw.domain.errors import DomainError
 from ptw.domain.events import RunChanged, run_topic
 from ptw.domain.metrics import sifted
@@ -253,11 +254,13 @@ class RunSupervisor:
             elif run.status is RunStatus.CANCELLING:
                 self.request_stop(CANCEL)
         elif kind == protocol.CHECKPOINT:
-            step = message.get("step")
+            step, name, kind = message.get("step"), message.get("name"), message.get("artifact")
             uri, size = str(message["uri"]), int(message["size"])
             await self._retrying(
-                lambda: self.execution.add_checkpoint(job.run_id, job.attempt, step, uri, size),
-                "record a checkpoint",
+                lambda: self.execution.add_checkpoint(
+                    job.run_id, job.attempt, step, uri, size, name, kind or KIND_CHECKPOINT
+                ),
+                "record an artifact",
             )
         elif kind == protocol.REPORT:
             metric = message.get("metric")

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ptw.domain.ports import EventBus, ExecutorRegistry, JobQueue, MetricLog, UnitOfWorkFactory
+from ptw.domain.ports import ArtifactFiles, EventBus, ExecutorRegistry, JobQueue, MetricLog, UnitOfWorkFactory
 from ptw.domain.quotas import Quotas
 from ptw.domain.services import (
     AccessService,
@@ -20,6 +20,7 @@ from ptw.domain.services import (
     TrackingService,
     WorkflowService,
 )
+from ptw.domain.services.artifacts import ArtifactService
 from ptw.domain.services.optimization_driver import OptimizationDriver
 from ptw.domain.services.workflows import WorkflowSpec
 from ptw.infra.db.database import Database
@@ -53,6 +54,7 @@ class Services:
     pool: PoolService
     recovery: RecoveryService
     tracking: TrackingService
+    artifacts: ArtifactService
     # Advances the optimizations; run by `ptw serve` (see ptw/lifecycle.py), set by bootstrap.
     optimization_driver: OptimizationDriver | None = None
     rate_limiter: RateLimiter | None = None  # None: rate limits off (PTW_RATE_LIMIT=0)
@@ -159,6 +161,13 @@ def _production_adapters(settings: Settings) -> _Adapters:
     )
 
 
+def artifact_files(settings: Settings) -> ArtifactFiles:
+    """The store executors save artifacts in, as the control plane reads and deletes them."""
+    from ptw.executors.artifacts import StoreFiles, store_from_env
+
+    return StoreFiles(lambda: store_from_env(settings.runner_env(), settings.artifacts_dir))
+
+
 async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) -> Services:
     """Wire the services for ``settings``. ``migrate``: upgrade the schema first (``ptw db upgrade`` and
     the embedded server, which owns its SQLite file); otherwise a schema not at head: ``SchemaNotAtHead``."""
@@ -182,6 +191,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
     strategy = OptunaStrategy()
     metrics = MetricService(uow, bus, log=adapters.metric_log)
     quotas = Quotas(max_queued_runs=settings.max_queued_runs, max_optimizations=settings.max_optimizations)
+    files = artifact_files(settings)
     services = Services(
         settings=settings,
         database=database,
@@ -191,7 +201,8 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         workflows=WorkflowService(uow, validator),
         runs=RunService(uow, bus, queue, validator, quotas=quotas),
         metrics=metrics,
-        execution=ExecutionService(uow, bus, queue, settings.max_attempts),
+        execution=ExecutionService(uow, bus, queue, settings.max_attempts, files=files),
+        artifacts=ArtifactService(uow, files),
         optimizations=OptimizationService(
             uow, bus, strategy, validator, importance=OptunaImportance(), quotas=quotas
         ),

@@ -14,9 +14,11 @@ from ptw.api.ids import decode_int_cursor, encode_id
 from ptw.api.metrics.types import STEP_CURSOR, MetricPoint, MetricSeries
 from ptw.api.node import Node, from_entity
 from ptw.api.projects.types import Project
+from ptw.api.runs.artifacts import Artifact, run_artifacts
 from ptw.api.runs.story import RunAttempt, RunLogConnection, log_page, log_request
 from ptw.api.workflows.types import Workflow
 from ptw.domain import run_story, runs
+from ptw.domain.artifacts import KIND_CHECKPOINT
 from ptw.domain.errors import BadInput, NotFound
 from ptw.domain.events import RunLogged
 from ptw.domain.run_labels import short_id
@@ -127,7 +129,11 @@ class Run(Node):
     @strawberry.field
     async def checkpoints(self, info: Info) -> list[Checkpoint]:
         found = await info.context.services.runs.checkpoints(info.context.actor, self.model.id)
-        return [Checkpoint.from_domain(c) for c in found]
+        return [Checkpoint.from_domain(c) for c in found if c.kind == KIND_CHECKPOINT]
+
+    @strawberry.field(description="Its checkpoints (those its workflow's retention keeps) and saved files.")
+    async def artifacts(self, info: Info) -> list[Artifact]:
+        return await run_artifacts(info, self.model.id)
 
     @strawberry.field(description="The optimization result this run produced, when it is a trial.")
     async def optimization_result(

@@ -9,8 +9,24 @@ from strawberry.scalars import JSON
 
 from ptw.api.context import Info
 from ptw.api.ids import decode_optional_id
+from ptw.api.optimizations.types import Direction
 from ptw.api.workflows.types import Workflow
+from ptw.domain.artifacts import Retention, retention_of
 from ptw.domain.services.workflows import WorkflowSpec
+
+
+@strawberry.input(description="How many checkpoints each run keeps; the others are deleted with their files.")
+class CheckpointRetentionInput:
+    keep_last: int | None = strawberry.field(
+        default=None, description="The newest N (default 3, at least 1)."
+    )
+    best_by: str | None = strawberry.field(
+        default=None, description="Also keep the best checkpoint by this metric (a trial: its objective)."
+    )
+    direction: Direction | None = strawberry.field(default=None, description="For bestBy; default MINIMIZE.")
+
+    def to_domain(self) -> Retention:
+        return retention_of(self.keep_last, self.best_by, self.direction)
 
 
 @strawberry.input
@@ -36,6 +52,7 @@ class RegisterWorkflowInput:
     pool: str | None = strawberry.field(
         default=None, description="The executor pool that runs it (`ptw worker --pool NAME`)."
     )
+    checkpoint_retention: CheckpointRetentionInput | None = None
 
     def to_spec(self) -> WorkflowSpec:
         return WorkflowSpec(
@@ -56,7 +73,8 @@ class RegisterWorkflowInput:
 class WorkflowMutations:
     @strawberry.mutation(description="Register training code of a project under a name.")
     async def register_workflow(self, info: Info, input: RegisterWorkflowInput) -> Workflow:
+        retention = input.checkpoint_retention.to_domain() if input.checkpoint_retention else None
         workflow = await info.context.services.workflows.register(
-            info.context.actor, decode_optional_id(input.project_id, "Project"), input.to_spec()
+            info.context.actor, decode_optional_id(input.project_id, "Project"), input.to_spec(), retention
         )
         return Workflow.from_domain(workflow)

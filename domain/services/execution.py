@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ptw.domain.artifacts import KIND_CHECKPOINT
 from ptw.domain.clock import new_id, utcnow
+from ptw.domain.errors import NotFound
 from ptw.domain.events import RunLogged, run_topic
 from ptw.domain.optimizations import Optimization, OptimizationKind
-from ptw.domain.ports import EventBus, JobQueue, UnitOfWork, UnitOfWorkFactory
+from ptw.domain.ports import ArtifactFiles, EventBus, JobQueue, UnitOfWork, UnitOfWorkFactory
 from ptw.domain.run_story import AttemptOutcome, outcome_of
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunStatus
+from ptw.domain.services.artifacts import delete_files, prune_checkpoints
 from ptw.domain.services.recovery import ACTIVE, announce, next_job, settle_drain, settle_failure
 from ptw.domain.services.run_story import (
     Output,
@@ -54,6 +57,7 @@ class ExecutionService:
     # With a queue, a retryable failure (see Outcome) and a drained attempt are queued again at once.
     queue: JobQueue | None = None
     max_attempts: int = 3
+    files: ArtifactFiles | None = None  # deletes the files of checkpoints beyond retention
 
     async def claim(self, run_id: str, attempt: int, executor: str) -> RunJob | None:
         """QUEUED → STARTING for this attempt, or None when the job is stale or a duplicate delivery."""
@@ -129,12 +133,30 @@ class ExecutionService:
         return run.status if run else None
 
     async def add_checkpoint(
-        self, run_id: str, attempt: int, step: int | None, uri: str, size: int
+        self,
+        run_id: str,
+        attempt: int,
+        step: int | None,
+        uri: str,
+        size: int,
+        name: str | None = None,
+        kind: str = KIND_CHECKPOINT,
     ) -> Checkpoint:
-        checkpoint = Checkpoint(new_id(), run_id, attempt, step, uri, size, utcnow())
+        """Record an artifact the attempt stored: a checkpoint (older ones beyond the workflow's
+        retention are deleted, files too), or a named file (replacing an earlier one of that name)."""
+        name = name or uri.rstrip("/").rsplit("/", 1)[-1]
+        checkpoint = Checkpoint(new_id(), run_id, attempt, step, uri, size, utcnow(), name, kind)
         async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)
+            if run is None:
+                raise NotFound.of("Run", run_id)
+            known = await uow.checkpoints.for_run(run_id)
+            if kind != KIND_CHECKPOINT:  # the same object was overwritten: one row for it
+                await uow.checkpoints.delete([a.id for a in known if a.kind == kind and a.name == name])
             await uow.checkpoints.add(checkpoint)
+            gone = await prune_checkpoints(uow, run) if kind == KIND_CHECKPOINT else []
             await uow.commit()
+        await delete_files(self.files, gone)
         return checkpoint
 
     async def log(self, run_id: str, project_id: str, message: str, stream: str = "system") -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ptw.domain.artifacts import Retention
 from ptw.domain.clock import new_id, utcnow
 from ptw.domain.errors import BadInput, Conflict, NotFound
 from ptw.domain.ports import Page, PageRequest, ParamsValidator, UnitOfWorkFactory
@@ -34,7 +35,10 @@ class WorkflowService:
     uow: UnitOfWorkFactory
     validator: ParamsValidator
 
-    async def register(self, actor: Actor, project_id: str | None, spec: WorkflowSpec) -> Workflow:
+    async def register(
+        self, actor: Actor, project_id: str | None, spec: WorkflowSpec, retention: Retention | None = None
+    ) -> Workflow:
+        """``retention``: how many checkpoints its runs keep (default: ``Retention()``)."""
         project_id = actor.default_project(project_id)
         actor.require(project_id, Role.MEMBER)
         workflow = self._build(spec, project_id)
@@ -44,6 +48,8 @@ class WorkflowService:
             if await uow.workflows.get_by_name(workflow.name, project_id) is not None:
                 raise Conflict(f"workflow {workflow.name!r} already exists in this project", field="name")
             await uow.workflows.add(workflow)
+            if retention is not None:
+                await uow.retention.put(workflow.id, retention)
             await uow.commit()
         return workflow
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from ptw.executors.artifacts.files import StoreFiles
 from ptw.executors.artifacts.local import LocalStore, checkpoint_path
 from ptw.executors.artifacts.store import Artifact, ArtifactStore, ArtifactStoreError
 
@@ -20,6 +21,7 @@ __all__ = [
     "ArtifactStore",
     "ArtifactStoreError",
     "LocalStore",
+    "StoreFiles",
     "checkpoint_path",
     "store_for",
     "store_from_env",

@@ -55,6 +55,9 @@ class LocalStore(ArtifactStore):
         with open(checkpoint_path(uri), "rb") as f:
             yield f
 
+    def delete(self, uri: str) -> None:
+        checkpoint_path(uri).unlink(missing_ok=True)
+
 
 def _sync_directory(path: Path) -> None:
     # The rename itself must survive a power loss too, or a reported checkpoint could vanish.

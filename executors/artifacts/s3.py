@@ -79,6 +79,16 @@ class S3Store(ArtifactStore):
             spool.seek(0)
             yield spool
 
+    def delete(self, uri: str) -> None:
+        if not uri.startswith("s3://"):
+            checkpoint_path(uri).unlink(missing_ok=True)
+            return
+        bucket, key = split_s3_url(uri)
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)  # S3 answers 204 for a missing key too
+        except Exception as exc:
+            raise ArtifactStoreError(f"cannot delete {uri}: {exc}") from exc
+
 
 def _status(exc: Exception) -> int | None:
     response = getattr(exc, "response", None) or {}

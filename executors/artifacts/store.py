@@ -66,6 +66,10 @@ class ArtifactStore(ABC):
             yield open_sealed(raw, self._key, uri)
 
     @abstractmethod
+    def delete(self, uri: str) -> None:
+        """Remove the object; one that is already gone is no error."""
+
+    @abstractmethod
     def _put(self, name: str, fill: Fill) -> Artifact:
         """Write atomically: no reader may ever see part of the object under its final name."""
 

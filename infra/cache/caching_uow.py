@@ -28,6 +28,7 @@ from ptw.domain.ports import (
     Page,
     PageRequest,
     ProjectRepository,
+    RetentionRepository,
     RunLogRepository,
     RunRepository,
     UnitOfWork,
@@ -124,6 +125,12 @@ class CachedRunRepository:
         await self.inner.update(run)
         self.writes.wrote(self.by_id.key(run))
 
+    async def delete(self, run_id: str) -> None:
+        run = await self.inner.get(run_id)
+        await self.inner.delete(run_id)
+        if run is not None:
+            self.writes.wrote(self.by_id.key(run))
+
     async def get(self, run_id: str, *, for_update: bool = False) -> Run | None:
         if for_update:
             return self.by_id.remember(await self.inner.get(run_id, for_update=True))
@@ -210,6 +217,7 @@ class CachingUnitOfWork:
     optimizations: OptimizationRepository
     run_logs: RunLogRepository
     attempts: AttemptRepository
+    retention: RetentionRepository
 
     def __init__(self, inner: UnitOfWork, cache: RedisCache) -> None:
         self.inner, self.cache = inner, cache
@@ -227,6 +235,7 @@ class CachingUnitOfWork:
         self.optimizations = inner.optimizations
         self.run_logs = inner.run_logs
         self.attempts = inner.attempts
+        self.retention = inner.retention
         return self
 
     async def __aexit__(

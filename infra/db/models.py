@@ -231,6 +231,8 @@ class CheckpointRow(Base):
     uri: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    name: Mapped[str] = mapped_column(String(200), server_default="")
+    kind: Mapped[str] = mapped_column(String(16), server_default="checkpoint")
 
 
 class OptimizationResultRow(Base):
@@ -277,3 +279,16 @@ class RunAttemptRow(Base):
     ended_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RetentionRow(Base):
+    """How many checkpoints runs of a workflow keep (``domain.artifacts.Retention``); none: the default."""
+
+    __tablename__ = "artifact_retention"
+
+    workflow_id: Mapped[str] = mapped_column(
+        Id, ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True
+    )
+    keep_last: Mapped[int] = mapped_column(Integer)
+    best_by: Mapped[str | None] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(16))

@@ -15,6 +15,7 @@ from ptw.infra.db.repositories import (
     SqlMetricRepository,
     SqlOptimizationRepository,
     SqlProjectRepository,
+    SqlRetentionRepository,
     SqlRunLogRepository,
     SqlRunRepository,
     SqlWorkflowRepository,
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
     optimizations: SqlOptimizationRepository
     run_logs: SqlRunLogRepository
     attempts: SqlAttemptRepository
+    retention: SqlRetentionRepository
 
     @dataclass(frozen=True)
     class Factory:
@@ -69,6 +71,7 @@ class SqlUnitOfWork:
         self.optimizations = SqlOptimizationRepository(session, self._dialect)
         self.run_logs = SqlRunLogRepository(session, self._dialect)
         self.attempts = SqlAttemptRepository(session, self._dialect)
+        self.retention = SqlRetentionRepository(session, self._dialect)
         return self
 
     async def __aexit__(

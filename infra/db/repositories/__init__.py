@@ -1,7 +1,7 @@
 """SQL repositories, one per aggregate, implementing the repository ports of ``domain.ports``."""
 
 from ptw.infra.db.repositories.api_keys import SqlApiKeyRepository
-from ptw.infra.db.repositories.checkpoints import SqlCheckpointRepository
+from ptw.infra.db.repositories.checkpoints import SqlCheckpointRepository, SqlRetentionRepository
 from ptw.infra.db.repositories.metrics import SqlMetricRepository
 from ptw.infra.db.repositories.optimizations import SqlOptimizationRepository
 from ptw.infra.db.repositories.projects import SqlProjectRepository
@@ -16,6 +16,7 @@ __all__ = [
     "SqlMetricRepository",
     "SqlOptimizationRepository",
     "SqlProjectRepository",
+    "SqlRetentionRepository",
     "SqlRunLogRepository",
     "SqlRunRepository",
     "SqlWorkflowRepository",

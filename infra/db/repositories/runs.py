@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from ptw.domain.errors import NotFound
 from ptw.domain.ports import Page, PageRequest
@@ -34,6 +34,10 @@ class SqlRunRepository(SqlRepository):
         """Write the run's state; its metric sequence and keys are left to ``next_metric_seq``."""
         values = {k: v for k, v in mapping.values(run).items() if k not in ("id", *_METRIC_COLUMNS)}
         await self.session.execute(update(runs).where(runs.c.id == run.id).values(values))
+
+    async def delete(self, run_id: str) -> None:
+        """Its metric points, artifacts' rows, output and attempts go with it (ON DELETE CASCADE)."""
+        await self.session.execute(delete(runs).where(runs.c.id == run_id))
 
     async def get(self, run_id: str, *, for_update: bool = False) -> Run | None:
         """``for_update`` holds the run until the transaction ends: a row lock on PostgreSQL; on SQLite,
