@@ -1,8 +1,10 @@
-"""The GPU path in one short script, for a machine with a CUDA GPU: runs, tuning, fp16/bf16/TF32.
+"""The GPU path in one short script, for a machine with a CUDA GPU: runs, NCCL, tuning, fp16/bf16/TF32.
 
 Through the real executor path (embedded services on SQLite, a local pool of one slot whose child picks
-``cuda:0``): a 2-epoch digits-cnn run, then ``ptw-tuner`` on digits-cnn (compile, fp16 with a GradScaler,
-bf16, TF32, channels_last, a larger batch) and on tiny-lm (fp16, bf16, TF32). Prints a table and a JSON line.
+``cuda:0``): a 2-epoch digits-cnn run; a 2-epoch digits-ddp run on one GPU through torch's elastic
+launcher (a process group of one rank on NCCL); then ``ptw-tuner`` on digits-cnn (compile, fp16 with a
+GradScaler, bf16, TF32, channels_last, a larger batch) and on tiny-lm (fp16, bf16, TF32). Prints a table
+and a JSON line.
 Exit status: 0 when every check passed, 1 when one failed (the failures are listed), 2 without CUDA.
 It takes a few minutes, most of them compiling (``--no-compile`` leaves torch.compile out).
 
@@ -24,6 +26,7 @@ import torch
 from bench.common import report
 from bench.tuning import describe
 from ptw.domain.runs import Run, RunStatus
+from ptw.domain.services.workflows import WorkflowSpec
 from ptw.domain.tenancy import Actor, Role
 from ptw.executors.pool import LocalExecutorPool
 from ptw.infra.bootstrap import Services, bootstrap
@@ -98,6 +101,11 @@ async def main(args: argparse.Namespace) -> int:
             issued = await services.access.bootstrap_key("gpu-check", Role.ADMIN)
             actor = await services.access.authenticate(issued.secret)
             train = await run_to_end(services, actor, "digits-cnn", {"epochs": 2}, within=180)
+            nccl_spec = WorkflowSpec(
+                "digits-ddp-nccl", "ptw.executors.workflows.digits_ddp:train", gpus=1, processes_per_node=1
+            )
+            await services.workflows.register(actor, None, nccl_spec)
+            ddp = await run_to_end(services, actor, "digits-ddp-nccl", {"epochs": 2}, within=240)
             cnn = await run_to_end(
                 services, actor, "ptw-tuner",
                 {"target": "digits-cnn", "variants": cnn_variants, "batch_sizes": [256], "steps": 30},
@@ -126,6 +134,14 @@ async def main(args: argparse.Namespace) -> int:
     elif accuracy < 0.8:
         failures.append(f"the digits-cnn run reached val_accuracy {accuracy:.3f} < 0.8")
     lines.append(("digits-cnn accuracy", f"{accuracy:.4f} after 2 epochs"))
+    ddp_summary = ddp.summary or {}
+    lines.append(
+        ("digits-ddp (NCCL)", f"{ddp.status.value} on {ddp.device}, backend {ddp_summary.get('backend')}")
+    )
+    if ddp.status is not RunStatus.SUCCEEDED:
+        failures.append(f"digits-ddp NCCL run {ddp.status.value}: {ddp.error}")
+    elif ddp_summary.get("backend") != "nccl" or not (ddp.device or "").startswith("cuda"):
+        failures.append(f"digits-ddp ran on {ddp.device} with {ddp_summary.get('backend')}, not NCCL on CUDA")
     for name, run, expected in (("cnn", cnn, cnn_variants), ("lm", lm, list(LOW_PRECISION))):
         more_lines, more_failures = tuning_checks(name, run, expected)
         lines += more_lines
@@ -146,6 +162,12 @@ async def main(args: argparse.Namespace) -> int:
             "ok": not failures,
             "failures": failures,
             "digits_cnn": {"status": train.status.value, "device": train.device, "val_accuracy": accuracy},
+            "digits_ddp_nccl": {
+                "status": ddp.status.value,
+                "device": ddp.device,
+                "backend": ddp_summary.get("backend"),
+                "val_accuracy": ddp_summary.get("val_accuracy"),
+            },
             "tuning_cnn": {"best": (cnn.summary or {}).get("best"), "speedups": speedups(cnn)},
             "tuning_lm": {"best": (lm.summary or {}).get("best"), "speedups": speedups(lm)},
         },

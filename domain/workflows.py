@@ -47,7 +47,9 @@ class Resources:
 
     @property
     def distributed(self) -> bool:
-        return self.processes > 1 or self.nodes > 1
+        """Run through torch's elastic launcher: several processes or nodes, or ``processes_per_node``
+        declared (even 1: a process group of one, e.g. NCCL on a single GPU)."""
+        return self.processes_per_node is not None or self.processes > 1 or self.nodes > 1
 
 
 @dataclass

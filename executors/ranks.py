@@ -31,7 +31,7 @@ CONTROL_POLL = 0.05
 
 
 def is_distributed(job: Mapping[str, Any]) -> bool:
-    return int(job.get("processes") or 1) > 1 or int(job.get("nodes") or 1) > 1
+    return bool(job.get("distributed"))
 
 
 def free_port() -> int:

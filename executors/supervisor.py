@@ -372,6 +372,7 @@ def job_message(job: RunJob) -> dict[str, Any]:
         "checkpoint_uri": job.checkpoint_uri,
         "processes": job.resources.processes,
         "nodes": job.resources.nodes,
+        "distributed": job.resources.distributed,
     }
 
 

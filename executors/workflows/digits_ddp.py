@@ -41,4 +41,5 @@ def train(ctx: Any) -> dict[str, Any]:
         model = DistributedDataParallel(model)
     data = flat_digits(params["seed"])
     summary: dict[str, Any] = dict(fit(ctx, model, data, params, (ctx.rank, ctx.world_size), agree))
-    return {**summary, "world_size": ctx.world_size}
+    backend = str(dist.get_backend()) if dist.is_initialized() else None
+    return {**summary, "world_size": ctx.world_size, "backend": backend}

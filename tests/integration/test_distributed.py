@@ -121,6 +121,7 @@ async def test_digits_ddp_on_two_processes_matches_one_process_within_its_tolera
     assert two.status is RunStatus.SUCCEEDED and one.status is RunStatus.SUCCEEDED, (two.error, one.error)
     assert two.summary is not None and one.summary is not None
     assert two.summary["world_size"] == 2 and one.summary["world_size"] == 1
+    assert two.summary["backend"] == one.summary["backend"] == "gloo"  # both through the launcher
     for key, tolerance in TOLERANCE.items():
         assert abs(two.summary[key] - one.summary[key]) <= tolerance, (key, two.summary, one.summary)
     assert two.summary["val_accuracy"] > 0.8  # it learned

@@ -20,6 +20,8 @@ def test_processes_default_to_one_per_gpu_or_one_on_the_cpu() -> None:
     assert Resources(gpus=4).processes == 4
     assert Resources(gpus=4, processes_per_node=2).processes == 2
     assert Resources(processes_per_node=2).distributed
+    assert Resources(gpus=1, processes_per_node=1).distributed  # declared: a group of one
+    assert Resources(gpus=2).distributed and not Resources(gpus=1).distributed
     assert Resources(nodes=2).distributed
 
 
