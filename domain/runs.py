@@ -108,14 +108,33 @@ class Run:
 
 
 @dataclass(frozen=True)
+class MetricCondition:
+    """A run's latest value of ``key`` compared with ``value``; ``op`` is one of COMPARISONS."""
+
+    key: str
+    op: str
+    value: float
+
+
+COMPARISONS = ("GT", "GTE", "LT", "LTE")
+
+
+@dataclass(frozen=True)
 class RunQuery:
-    """Filters for listing runs; ``project_ids`` always bounds it to what the caller may see."""
+    """Filters for listing runs; ``project_ids`` always bounds it to what the caller may see. Runs carry
+    every one of ``tags``, have each of ``params`` as given and meet every one of ``metrics``. Ordered by
+    creation, or with ``order_metric`` by that metric's latest value (runs without it are left out);
+    ``newest_first`` is the descending order of either."""
 
     project_ids: tuple[str, ...]
     workflow_id: str | None = None
     statuses: tuple[RunStatus, ...] = ()
     optimization_id: str | None = None
     newest_first: bool = True
+    tags: tuple[str, ...] = ()
+    params: tuple[tuple[str, Any], ...] = ()
+    metrics: tuple[MetricCondition, ...] = ()
+    order_metric: str | None = None
 
 
 @dataclass(frozen=True)

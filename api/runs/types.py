@@ -38,6 +38,30 @@ RunStatus = strawberry.enum(runs.RunStatus)
 class RunOrder(enum.Enum):
     CREATED_AT_DESC = "CREATED_AT_DESC"
     CREATED_AT_ASC = "CREATED_AT_ASC"
+    METRIC_DESC = strawberry.enum_value(
+        "METRIC_DESC", description="By orderMetric's latest value, highest first."
+    )
+    METRIC_ASC = strawberry.enum_value(
+        "METRIC_ASC", description="By orderMetric's latest value, lowest first."
+    )
+
+
+@strawberry.enum
+class Comparison(enum.Enum):
+    GT = "GT"
+    GTE = "GTE"
+    LT = "LT"
+    LTE = "LTE"
+
+
+@strawberry.input(description="A run's latest value of a metric against a threshold.")
+class MetricConditionInput:
+    key: str
+    op: Comparison
+    value: float
+
+    def to_domain(self) -> runs.MetricCondition:
+        return runs.MetricCondition(self.key, self.op.value, self.value)
 
 
 @strawberry.type
@@ -145,12 +169,21 @@ class Run(Node):
         return OptimizationResult.from_domain(found) if found else None
 
 
-@strawberry.input
+@strawberry.input(description="Every condition given must hold.")
 class RunFilter:
     project_id: strawberry.ID | None = None
     workflow_id: strawberry.ID | None = None
     status: list[RunStatus] | None = None
     optimization_id: strawberry.ID | None = None
+    tags: list[str] | None = strawberry.field(default=None, description="Runs carrying every one of them.")
+    params: Any = strawberry.field(
+        default=None,
+        graphql_type=JSON | None,
+        description='Params the run has with these values, e.g. {"lr": 0.01, "optimizer": "adam"}.',
+    )
+    metrics: list[MetricConditionInput] | None = strawberry.field(
+        default=None, description="Conditions on the runs' latest metric values."
+    )
 
 
 @strawberry.input

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,15 @@ from ptw.domain.ports import (
     UnitOfWorkFactory,
 )
 from ptw.domain.quotas import Quotas
+from ptw.domain.run_filters import (
+    MAX_METRIC_CONDITIONS,
+    checked_condition,
+    checked_metric_key,
+    checked_param_filters,
+)
 from ptw.domain.run_labels import MIN_SHORT_ID, checked_name, checked_notes, checked_tags, is_short_id
 from ptw.domain.run_story import RunAttempt, RunLogLine
-from ptw.domain.runs import Checkpoint, Run, RunJob, RunQuery, RunStatus
+from ptw.domain.runs import Checkpoint, MetricCondition, Run, RunJob, RunQuery, RunStatus
 from ptw.domain.tenancy import Actor, Role
 from ptw.domain.workflows import Workflow
 
@@ -196,15 +202,29 @@ class RunService:
         statuses: Sequence[RunStatus] = (),
         optimization_id: str | None = None,
         newest_first: bool = True,
+        tags: Sequence[str] = (),
+        params: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricCondition] = (),
+        order_metric: str | None = None,
     ) -> Page[Run]:
+        """Runs of the caller's projects that carry every tag, have each param as given and meet every
+        metric condition (its latest value); newest first, or by ``order_metric``'s latest value."""
         if project_id is not None:
             actor.require(project_id, Role.VIEWER)
+        if len(metrics) > MAX_METRIC_CONDITIONS:
+            raise BadInput(f"filter.metrics: at most {MAX_METRIC_CONDITIONS} conditions", field="metrics")
         query = RunQuery(
             project_ids=(project_id,) if project_id else tuple(actor.project_ids),
             workflow_id=workflow_id,
             statuses=tuple(statuses),
             optimization_id=optimization_id,
             newest_first=newest_first,
+            tags=tuple(checked_tags(tags)) if tags else (),
+            params=checked_param_filters(params or {}),
+            metrics=tuple(checked_condition(c) for c in metrics),
+            order_metric=checked_metric_key(order_metric, "orderMetric")
+            if order_metric is not None
+            else None,
         )
         async with self.uow() as uow:
             return await uow.runs.find(query, page)

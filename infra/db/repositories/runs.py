@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from ptw.domain.errors import NotFound
-from ptw.domain.ports import Page, PageRequest
+from ptw.domain.ports import MAX_PAGE_SIZE, Page, PageRequest
 from ptw.domain.runs import Run, RunQuery, RunStatus
 from ptw.infra.db.mapping import EntityMapping
 from ptw.infra.db.models import Base, RunRow
 from ptw.infra.db.repositories.base import SqlRepository
+from ptw.infra.db.repositories.run_filters import filtered, ordered_by_metric
 
 runs = Base.metadata.tables[RunRow.__tablename__]
 
@@ -86,6 +87,14 @@ class SqlRunRepository(SqlRepository):
             stmt = stmt.where(runs.c.status.in_([s.value for s in query.statuses]))
         if query.optimization_id is not None:
             stmt = stmt.where(runs.c.optimization_id == query.optimization_id)
+        stmt = filtered(stmt, runs, query, self.postgres)
+        if query.order_metric is not None:
+            first = max(1, min(page.first, MAX_PAGE_SIZE))
+            ordered = ordered_by_metric(
+                stmt, runs, query.order_metric, page.after, query.newest_first, first + 1
+            )
+            rows = (await self.session.execute(ordered)).all()
+            return Page([_run(r) for r in rows[:first]], has_next=len(rows) > first)
         order = ("created_at", "id")
         return await self.page(stmt, runs, order, page, _run, descending=query.newest_first)
 
