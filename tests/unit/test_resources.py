@@ -31,6 +31,7 @@ def test_processes_default_to_one_per_gpu_or_one_on_the_cpu() -> None:
         ({"processes_per_node": 0}, "processesPerNode"),
         ({"processes_per_node": 65}, "processesPerNode"),
         ({"nodes": 0}, "nodes"),
+        ({"nodes": 2}, "nodes"),
         ({"memory_mb": 10}, "memoryMb"),
         ({"pool": "Research Team"}, "pool"),
         ({"pool": ""}, "pool"),
@@ -43,5 +44,5 @@ def test_impossible_resources_are_refused_with_the_field(arguments: dict[str, ob
 
 
 def test_declared_resources_are_kept() -> None:
-    resources = check_resources(1, 60, processes_per_node=2, nodes=3, memory_mb=512, pool="research")
-    assert resources == Resources(1, 60, 2, 3, 512, "research")
+    resources = check_resources(1, 60, processes_per_node=2, nodes=1, memory_mb=512, pool="research")
+    assert resources == Resources(1, 60, 2, 1, 512, "research")
