@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from ptw.commands import keys, optimizations, projects, runs, server, workflows
+from ptw.commands import artifacts, keys, optimizations, projects, runs, server, workflows
 
 app = typer.Typer(
     help="PyTorch-workflow: a GraphQL control plane for PyTorch training.", no_args_is_help=True
@@ -21,6 +21,7 @@ db_app.command("upgrade")(server.db_upgrade)
 app.command("run")(runs.start)
 app.command("optimize")(optimizations.start)
 app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(optimizations.app, name="optimizations")
 app.add_typer(projects.app, name="projects")

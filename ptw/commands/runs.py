@@ -177,6 +177,9 @@ def logs(
 async def _logs(client: GraphQLClient, run: str, follow: bool) -> None:
     stored = True
     after = None
+    if follow:  # runEvents replays the stored lines before the live ones: read them once, there
+        await _follow(client, run)
+        return
     try:
         while True:
             found = (await client.execute(STORED_LOGS, {"id": run, "after": after}))["run"]
@@ -191,9 +194,14 @@ async def _logs(client: GraphQLClient, run: str, follow: bool) -> None:
             raise
         stored = False  # this server keeps no output: only live lines can be shown
     if not follow and stored:
+        out.print(f"[dim]status[/] {found['status']}")  # how the run stands after the lines it kept
         return
     if not stored and not follow:
         out.print("[dim]this server streams output live only: following the run (Ctrl-C stops)[/]")
+    await _follow(client, run)
+
+
+async def _follow(client: GraphQLClient, run: str) -> None:
     async for data in client.subscribe(EVENTS, {"id": run}):
         event = data["runEvents"]
         if event["kind"] == "LOG" and event["message"]:
