@@ -65,8 +65,9 @@ def rank_main(spec: dict[str, Any]) -> Any:
     import torch
     import torch.distributed as dist
 
-    from ptw.executors.runner import resolve_entrypoint
+    from ptw.executors.runner import die_with_supervisor, resolve_entrypoint
 
+    die_with_supervisor()  # a rank dies with its agent, the runner, however that one ends
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     world_size = int(os.environ["WORLD_SIZE"])
     if spec["cuda"]:
@@ -159,16 +160,33 @@ def launch(
     return results.get(0)
 
 
+# What a rank raises when a peer died under it (gloo's and NCCL's words): a consequence, not the cause.
+PEER_LOST = ("closed by peer", "reset by peer", "remote worker", "nccl communicator was aborted")
+
+
+def _error_data(failure: Any) -> dict[str, Any] | None:
+    data = failure.error_file_data.get("message") if isinstance(failure.error_file_data, dict) else None
+    return data if failure.exitcode >= 0 and isinstance(data, dict) else None
+
+
 def failure_message(exc: BaseException) -> dict[str, Any] | None:
     """The error message of the training code that failed a rank, or None when a rank died (killed, out
-    of memory, a crash): then the attempt is lost like a dead single-process runner, and retried."""
+    of memory, a crash) or lost a peer that did: then the attempt is lost like a dead single-process
+    runner, and retried from its checkpoint."""
     failures = getattr(exc, "failures", None)
     if not failures:
         return None
-    rank, failure = min(failures.items())
-    data = failure.error_file_data.get("message") if isinstance(failure.error_file_data, dict) else None
-    if failure.exitcode < 0 or not isinstance(data, dict):
+    errors = {rank: _error_data(failure) for rank, failure in failures.items()}
+    if any(data is None for data in errors.values()):
         return None
+    raised = {
+        rank: data
+        for rank, data in errors.items()
+        if data is not None and not any(w in str(data.get("message", "")).lower() for w in PEER_LOST)
+    }
+    if not raised:
+        return None
+    rank, data = min(raised.items())
     kind, _, message = str(data.get("message", "")).partition(": ")
     return {
         "kind": protocol.ERROR,
