@@ -98,7 +98,9 @@ def test_a_run_started_through_the_api_appears_and_its_chart_grows_live(pages: B
         arg=series["total"],
     )
     expect(page.locator(".log")).to_contain_text("SUCCEEDED")
-    expect(page.locator("table.compact tbody tr").first).to_be_visible()  # its checkpoints
+    expect(
+        page.locator("table.artifacts tr[data-kind='checkpoint']").first
+    ).to_be_visible()  # its checkpoints
     shoot(page, "04-run-succeeded")
 
 

@@ -1,10 +1,11 @@
-// One run: live charts of its metrics, its events and output, its checkpoints, and a cancel button.
+// One run: live charts of its metrics, its events and output (stored lines first), its attempts and
+// artifacts, and a cancel button.
 import { query, subscribe } from "../api.js";
 import { ChartSettings, MetricChart, PALETTE } from "../chart.js";
 import { runLabels } from "./run_labels.js";
+import { STORY_FIELDS, artifactsTable, attemptsTable } from "./run_story.js";
 import {
   ACTIVE,
-  bytes,
   clock,
   duration,
   emptyState,
@@ -24,10 +25,10 @@ const RUN = `query Run($id: ID!) {
     workflow { id name }
     project { id name }
     optimizationResult { id }
-    checkpoints { id attempt step uri sizeBytes createdAt }
+    ${STORY_FIELDS}
   }
 }`;
-const CHECKPOINTS = `query Checkpoints($id: ID!) { run(id: $id) { id checkpoints { id attempt step uri sizeBytes createdAt } } }`;
+const STORY = `query Story($id: ID!) { run(id: $id) { id ${STORY_FIELDS} } }`;
 const CANCEL = `mutation Cancel($id: ID!) { cancelRun(id: $id) { id status } }`;
 const METRICS = `subscription Metrics($runId: ID!, $after: String) {
   runMetrics(runId: $runId, after: $after) { cursor points { key step value timestamp } }
@@ -39,8 +40,8 @@ const EVENTS = `subscription Events($runId: ID!) {
   }
 }`;
 const HISTORY_POINTS = 1000;
-// Checkpoints have no event of their own: a live run's list is read again this often.
-const CHECKPOINT_REFRESH_MS = 3000;
+// Artifacts have no event of their own: a live run's list is read again this often.
+const ARTIFACT_REFRESH_MS = 3000;
 const MAX_LOG_LINES = 400;
 
 /** One query for the downsampled history of every key (aliases m0, m1, …). */
@@ -61,7 +62,8 @@ export function render(main, { params: [runId] }) {
   const overview = h("div", { class: "card" });
   const chartGrid = h("div", { class: "charts" }, h("p", { class: "loading" }, "Loading metrics…"));
   const log = h("ol", { class: "log" });
-  const checkpoints = h("div", { class: "card flush" });
+  const artifacts = h("div", { class: "card flush" });
+  const attempts = h("div", { class: "card flush" });
   replace(
     main,
     h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "Runs"), " / ", shortId(runId)),
@@ -73,8 +75,10 @@ export function render(main, { params: [runId] }) {
       "div",
       { class: "columns" },
       h("section", {}, h("h2", {}, "Events"), h("div", { class: "card flush" }, log)),
-      h("section", {}, h("h2", {}, "Checkpoints"), checkpoints),
+      h("section", {}, h("h2", {}, "Artifacts"), artifacts),
     ),
+    h("h2", {}, "Attempts"),
+    attempts,
   );
 
   const chartOf = (key) => {
@@ -171,38 +175,14 @@ export function render(main, { params: [runId] }) {
     );
   };
 
-  const drawCheckpoints = (list) => {
-    if (!list.length) {
-      replace(checkpoints, emptyState(ACTIVE.has(run?.status) ? "No checkpoints yet" : "No checkpoints"));
-      return;
-    }
-    const rows = [...list]
-      .sort((a, b) => (b.step ?? 0) - (a.step ?? 0))
-      .map((checkpoint) =>
-        h(
-          "tr",
-          {},
-          h("td", {}, checkpoint.step ?? "—"),
-          h("td", {}, checkpoint.attempt),
-          h("td", {}, bytes(checkpoint.sizeBytes)),
-          h("td", { class: "muted" }, clock(checkpoint.createdAt)),
-          h("td", { class: "mono muted ellipsis", title: checkpoint.uri }, checkpoint.uri),
-        ),
-      );
-    replace(
-      checkpoints,
-      h(
-        "table",
-        { class: "table compact" },
-        h("thead", {}, h("tr", {}, ["Step", "Attempt", "Size", "Saved", "URI"].map((label) => h("th", {}, label)))),
-        h("tbody", {}, rows),
-      ),
-    );
+  const drawStory = (story) => {
+    replace(artifacts, artifactsTable(story.artifacts));
+    replace(attempts, attemptsTable(story.attempts));
   };
 
-  const refreshCheckpoints = () =>
-    query(CHECKPOINTS, { id: runId })
-      .then((data) => drawCheckpoints(data.run.checkpoints))
+  const refreshStory = () =>
+    query(STORY, { id: runId })
+      .then((data) => drawStory(data.run))
       .catch(() => {});
 
   let lastStatus = null;
@@ -227,7 +207,7 @@ export function render(main, { params: [runId] }) {
     const data = await query(RUN, { id: runId });
     if (!data.run) throw new Error("This run does not exist, or is in a project this key cannot see.");
     update(data.run);
-    drawCheckpoints(data.run.checkpoints);
+    drawStory(data.run);
     const keys = data.run.metricKeys;
     if (keys.length) {
       const variables = Object.fromEntries(keys.map((key, i) => [`k${i}`, key]));
@@ -263,7 +243,7 @@ export function render(main, { params: [runId] }) {
         addEvent(event);
         if (event.kind === "STATUS") {
           update(event.run);
-          refreshCheckpoints();
+          refreshStory();
         }
       }),
     );
@@ -273,12 +253,12 @@ export function render(main, { params: [runId] }) {
   const ticker = setInterval(() => {
     if (run && ACTIVE.has(run.status)) elapsed.textContent = duration(run.startedAt, run.finishedAt);
   }, 1000);
-  const checkpointTicker = setInterval(() => {
-    if (run && ACTIVE.has(run.status)) refreshCheckpoints();
-  }, CHECKPOINT_REFRESH_MS);
+  const storyTicker = setInterval(() => {
+    if (run && ACTIVE.has(run.status)) refreshStory();
+  }, ARTIFACT_REFRESH_MS);
   return () => {
     clearInterval(ticker);
-    clearInterval(checkpointTicker);
+    clearInterval(storyTicker);
     stops.forEach((stop) => stop());
     charts.forEach((chart) => chart.destroy());
   };
