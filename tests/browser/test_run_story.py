@@ -50,8 +50,8 @@ def test_a_failed_run_shows_its_output_and_attempts_after_the_end(pages: Browser
     # Opened only after the end: what it printed was stored, not just streamed.
     page = pages.signed_in(f"/#/runs/{run_id}")
     expect(page.locator(".page-head .badge")).to_have_text("FAILED", timeout=LIVE)
-    expect(page.locator(".log")).to_contain_text("about to fail")
-    expect(page.locator(".log .stderr").first).to_be_visible()
+    expect(page.locator("ol.log")).to_contain_text("about to fail")
+    expect(page.locator("ol.log .stderr").first).to_be_visible()
     attempts = page.locator("table.attempts tbody tr")
     expect(attempts).to_have_count(1)
     expect(attempts.first).to_have_attribute("data-outcome", "FAILED")
