@@ -1,6 +1,7 @@
 """``ptw run --watch``: start a run, follow its status, progress and output live, then print its summary.
 
-Progress is the highest step logged, out of the run's ``steps`` (or ``epochs``) param when it has one;
+Progress is the highest step logged, out of the run's ``steps`` (or ``max_steps``) param when it has one
+(not ``epochs``: a workflow's steps need not be epochs);
 elapsed time counts from the start of the run. Ctrl-C stops watching only: the run goes on."""
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ async def start_and_watch(
 
 
 def total_steps(params: dict[str, Any]) -> int | None:
-    for name in ("steps", "max_steps", "epochs", "max_epochs"):
+    for name in ("steps", "max_steps"):
         value = params.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value

@@ -133,7 +133,7 @@ def start(
     kind: Annotated[str, typer.Option(help="search (hyperparameters) or tuning (performance).")] = "search",
     space: Annotated[
         str | None,
-        typer.Option(help='The search space as JSON, or @file.json: {"lr": {"type": "float", ...}}.'),
+        typer.Option(help='Search (required): the space as JSON or @file.json: {"lr": {"type": ...}}.'),
     ] = None,
     objective: Annotated[str | None, typer.Option(help="The metric a search optimizes.")] = None,
     direction: Annotated[str, typer.Option(help="maximize or minimize.")] = "maximize",
@@ -161,6 +161,12 @@ def start(
     if kind not in kinds or direction.lower() not in ("maximize", "minimize"):
         fail(EXIT_USAGE, "--kind is search or tuning; --direction is maximize or minimize")
     search = kind == "search"
+    if search and space is None:
+        fail(
+            EXIT_USAGE,
+            "a search needs --space, e.g. "
+            """--space '{"lr": {"type": "float", "low": 0.001, "high": 0.1, "log": true}}'""",
+        )
     fields = {
         "kind": kinds[kind],
         "space": read_json_option(space, "--space"),
