@@ -27,18 +27,21 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from ptw.domain.artifacts import KIND_FILE, check_artifact_name
+from ptw.domain.metrics import MAX_STEP
 from ptw.executors import protocol
 from ptw.executors.artifacts import ArtifactStore, LocalStore, checkpoint_path
+from ptw.executors.metric_buffer import Columns, MetricBuffer
 
 __all__ = ["MessageChannel", "RunContext", "checkpoint_path", "follow_control"]
 
 Message = dict[str, Any]
-_FLOATS = {float}
 
 
 class MessageChannel:
@@ -105,11 +108,8 @@ class RunContext:
         self._flush_interval = flush_interval
         self._flush_points = flush_points
         self._drained_at = 0.0  # time.time() of the last send of points
-        self._lock = threading.Lock()
-        # Rows as logged: (keys, step, time, values). Cheap to append; encoded by the sender thread.
-        self._rows: list[protocol.Row] = []
-        self._pending = 0
-        self._checked_keys: set[tuple[Any, ...]] = set()
+        self._buffer = MetricBuffer()
+        self._lock = self._buffer.lock  # one lock: a message posted after points never overtakes them
         self._messages: list[Message] = []
         self._warned: set[str] = set()
         self._cancelled = threading.Event()
@@ -123,59 +123,41 @@ class RunContext:
     # -- metrics and pruning -------------------------------------------------------------------
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
-        """Record metric values at a step. Returns at once; values are sent in the background."""
-        step = step if type(step) is int and step >= 0 else _step(step)
+        """Record metric values at a step. Returns at once; values are sent in the background.
+
+        Refused here, with nothing of the call kept: a step that is not an integer in 0-2**31-1, a metric
+        name that is not a string of 1-200 characters without NUL or unpaired surrogate, a value that is
+        not a real number (or a one-element tensor)."""
+        if type(step) is not int or not 0 <= step <= MAX_STEP:
+            step = _step(step)
         if type(metrics) is not dict and not isinstance(metrics, Mapping):
             raise TypeError(
                 f"ctx.log takes a mapping of metric names to numbers, not {type(metrics).__name__}"
             )
         keys = tuple(metrics)
-        if keys not in self._checked_keys:
-            self._check_keys(keys)
-        values = list(metrics.values())
-        # The common row, all Python floats, is checked at C speed: a sum is finite only if every value is.
-        if set(map(type, values)) != _FLOATS:
-            values = [_number(v, f"the value of {k!r} at step {step}") for k, v in metrics.items()]
-        try:
-            total = math.fsum(values)
-        except (ValueError, OverflowError):  # inf - inf, or finite values too large to add up
-            total = math.nan
-        if not math.isfinite(total):  # rare: find and drop the non-finite values
-            keys, values = self._finite_only(keys, values, step)
         now = time.time()
-        row = (keys, step, now, values)
-        with self._lock:
-            idle = not self._rows
-            self._rows.append(row)
-            self._pending += len(values)
-            full = self._pending >= self._flush_points
+        buffer = self._buffer
+        with buffer.lock:
+            segment = buffer.segment(keys, step)
+            values = segment.values
+            mark = len(values)
+            try:
+                values.extend(metrics.values())  # C: each value's __float__, nothing else
+            except Exception:
+                del values[mark:]
+                _refuse(metrics, step)
+                raise
+            segment.steps.append(step)
+            segment.times.append(now)
+            idle = not buffer.points
+            buffer.points += len(keys)
+            full = buffer.points >= self._flush_points
         # A row logged after a flush interval without a send goes at once (what a live chart waits for);
         # others wait for the interval. So at most one message an interval leaves, whatever the pace:
         # each costs the training process a thread switch and a write, and every live subscriber a
         # message to receive.
         if full or (idle and now - self._drained_at >= self._flush_interval):
             self._wake.set()
-
-    def _check_keys(self, keys: tuple[Any, ...]) -> None:
-        for key in keys:
-            if not isinstance(key, str) or not key:
-                raise TypeError(f"ctx.log: metric names must be non-empty strings, got {key!r}")
-        if len(self._checked_keys) < 1000:
-            self._checked_keys.add(keys)
-
-    def _finite_only(
-        self, keys: tuple[str, ...], values: list[float], step: int
-    ) -> tuple[tuple[str, ...], list[float]]:
-        kept = [(k, v) for k, v in zip(keys, values, strict=True) if math.isfinite(v)]
-        for key, value in zip(keys, values, strict=True):
-            if not math.isfinite(value):
-                self._warn_once(
-                    key,
-                    f"ctx.log: dropped {value} for {key!r} at step {step}; "
-                    f"non-finite values cannot be stored (further ones of {key!r} are "
-                    "dropped silently)",
-                )
-        return tuple(k for k, _ in kept), [v for _, v in kept]
 
     def report(self, value: Any, step: int, metric: str | None = None) -> None:
         """The value of ``metric`` at ``step``, for a search that may prune this run (see ``should_prune``).
@@ -308,22 +290,66 @@ class RunContext:
     def _drain(self) -> None:
         # Points go first: a message posted after points were logged never overtakes them.
         with self._lock:
-            rows, self._rows, self._pending = self._rows, [], 0
+            segments = self._buffer.take()
             messages, self._messages = self._messages, []
-            if rows:
-                self._drained_at = time.time()
-        chunk: list[protocol.Row] = []
-        size = 0
-        for row in rows:
-            if chunk and size + len(row[3]) > self._flush_points:
+        if segments:
+            self._drained_at = time.time()
+        for columns in self._finite(Columns.of(s) for s in segments if len(s)):
+            for chunk in _batched(columns.chunks(self._flush_points), self._flush_points):
                 self._channel.send(protocol.metrics_message(chunk))
-                chunk, size = [], 0
-            chunk.append(row)
-            size += len(row[3])
-        if chunk:
-            self._channel.send(protocol.metrics_message(chunk))
         for message in messages:
             self._channel.send(message)
+
+    def _finite(self, segments: Iterable[Columns]) -> Iterator[Columns]:
+        """The segments without their NaN and infinities (JSON and GraphQL floats have no such values):
+        a segment that has some is split into one per key, each without them; the first of each key is
+        reported once as a log line of the run."""
+        for columns in segments:
+            finite = np.isfinite(columns.values)
+            if finite.all():
+                yield columns
+                continue
+            for j, key in enumerate(columns.keys):
+                kept = finite[:, j]
+                if not kept.all():
+                    row = int(np.flatnonzero(~kept)[0])
+                    value, step = float(columns.values[row, j]), int(columns.steps[row])
+                    self._warn_once(
+                        key,
+                        f"ctx.log: dropped {value} for {key!r} at step {step}; non-finite values cannot "
+                        f"be stored (further ones of {key!r} are dropped silently)",
+                    )
+                if kept.any():
+                    values = columns.values[kept, j : j + 1]
+                    yield Columns((key,), columns.steps[kept], columns.times[kept], values)
+            self._drain_warnings()
+
+    def _drain_warnings(self) -> None:
+        with self._lock:
+            messages, self._messages = self._messages, []
+        for message in messages:
+            self._channel.send(message)
+
+
+def _batched(chunks: Iterable[Columns], points: int) -> Iterator[list[Columns]]:
+    """Consecutive pieces grouped into messages of about ``points`` points."""
+    group: list[Columns] = []
+    size = 0
+    for chunk in chunks:
+        n = chunk.values.size
+        if group and size + n > points:
+            yield group
+            group, size = [], 0
+        group.append(chunk)
+        size += n
+    if group:
+        yield group
+
+
+def _refuse(metrics: Mapping[str, Any], step: int) -> None:
+    """Raise the TypeError that names the first value of ``metrics`` that is not a number."""
+    for key, value in metrics.items():
+        _number(value, f"the value of {key!r} at step {step}")
 
 
 def follow_control(ctx: RunContext, stream: IO[bytes], on_line: Callable[[str], None] | None = None) -> None:
@@ -344,8 +370,8 @@ def _step(step: Any) -> int:
         value = operator.index(step)
     except TypeError:
         raise TypeError(f"step must be an integer, not {type(step).__name__}") from None
-    if value < 0:
-        raise ValueError(f"step must be a non-negative integer, got {step!r}")
+    if not 0 <= value <= MAX_STEP:
+        raise ValueError(f"step must be a non-negative integer up to {MAX_STEP}, got {step!r}")
     return value
 
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from ptw.executors import protocol
+from ptw.executors.metric_buffer import Columns
 from ptw.executors.sdk import MessageChannel, RunContext, checkpoint_path, follow_control
 
 
@@ -145,7 +146,7 @@ def test_non_finite_values_are_dropped_with_one_warning_per_key(make_ctx, sink: 
         ({"ok": 1.0, "lr": None}, 0, TypeError, "not NoneType"),
         ({"v": torch.ones(3)}, 0, TypeError, "one-element tensor"),
         ({"v": 1 + 2j}, 0, TypeError, "not complex"),
-        ({"": 1.0}, 0, TypeError, "non-empty strings"),
+        ({"": 1.0}, 0, TypeError, "1-200 characters"),
         ({"v": 1.0}, 1.5, TypeError, "step must be an integer"),
         ({"v": 1.0}, -1, ValueError, "non-negative"),
         ([("v", 1.0)], 0, TypeError, "mapping"),
@@ -290,14 +291,21 @@ def test_importing_the_sdk_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
+def segment(keys: tuple[str, ...], rows: list[tuple[int, float, list[float]]]) -> Columns:
+    return Columns(
+        keys,
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+    )
+
+
 def test_metrics_travel_in_packed_segments_and_decode_to_series() -> None:
-    rows: list[protocol.Row] = [
-        (("loss", "acc"), 1, 10.0, [0.5, 0.25]),
-        (("loss", "acc"), 2, 11.0, [0.4, 0.5]),
-        (("loss",), 3, 12.0, [0.3]),
+    segments = [
+        segment(("loss", "acc"), [(1, 10.0, [0.5, 0.25]), (2, 11.0, [0.4, 0.5])]),
+        segment(("loss",), [(3, 12.0, [0.3])]),
     ]
-    message = protocol.metrics_message(rows)
-    assert len(message["segments"]) == 2  # consecutive rows with the same keys share a segment
+    message = protocol.metrics_message(segments)
     decoded = protocol.decode(protocol.encode(message))
     assert _rows(decoded["series"]) == [
         ["loss", 1, 0.5, 10.0], ["acc", 1, 0.25, 10.0],
@@ -307,7 +315,52 @@ def test_metrics_travel_in_packed_segments_and_decode_to_series() -> None:
 
 
 def test_a_malformed_metrics_segment_is_refused() -> None:
-    message = protocol.metrics_message([(("loss", "acc"), 1, 10.0, [0.5, 0.25])])
+    message = protocol.metrics_message([segment(("loss", "acc"), [(1, 10.0, [0.5, 0.25])])])
     message["segments"][0]["keys"] = ["loss"]
     with pytest.raises(ValueError):
         protocol.decode(protocol.encode(message))
+
+
+@pytest.mark.parametrize(
+    ("key", "error", "text"),
+    [
+        ("", TypeError, "1-200 characters"),
+        ("k" * 201, ValueError, "1-200 characters"),
+        ("lo\x00ss", ValueError, "NUL"),
+        ("lo\ud800ss", ValueError, "unpaired surrogate"),
+        (7, TypeError, "strings, not int"),
+    ],
+)
+def test_a_name_that_cannot_be_stored_is_refused_at_the_call_and_the_good_rows_are_sent(
+    make_ctx, sink: Sink, key: Any, error: type[Exception], text: str
+) -> None:
+    ctx = make_ctx()
+    ctx.log({"loss": 1.0}, step=0)
+    with pytest.raises(error, match=text) as caught:
+        ctx.log({"acc": 0.5, key: 1.0}, step=1)
+    assert "at step 1" in str(caught.value)
+    ctx.log({"loss": 2.0}, step=2)
+    ctx.close()
+    assert [(k, s) for k, s, _, _ in sink.points()] == [("loss", 0), ("loss", 2)]
+
+
+@pytest.mark.parametrize("step", [-1, 2**31, 2**63])
+def test_a_step_outside_the_stored_range_is_refused_at_the_call(make_ctx, sink: Sink, step: int) -> None:
+    ctx = make_ctx()
+    with pytest.raises(ValueError, match=str(step)):
+        ctx.log({"loss": 1.0}, step=step)
+    ctx.log({"loss": 1.0}, step=2**31 - 1)
+    ctx.close()
+    assert [s for _, s, _, _ in sink.points()] == [2**31 - 1]
+
+
+def test_a_bad_value_after_good_ones_of_the_same_keys_keeps_the_good_rows(make_ctx, sink: Sink) -> None:
+    ctx = make_ctx()
+    ctx.log({"loss": 1.0, "acc": 0.5}, step=0)
+    with pytest.raises(TypeError, match="'acc' at step 1"):
+        ctx.log({"loss": 2.0, "acc": "high"}, step=1)
+    ctx.log({"loss": 3.0, "acc": 0.75}, step=2)
+    ctx.close()
+    assert [(k, s, v) for k, s, v, _ in sink.points()] == [
+        ("loss", 0, 1.0), ("acc", 0, 0.5), ("loss", 2, 3.0), ("acc", 2, 0.75),
+    ]  # fmt: skip
