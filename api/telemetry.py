@@ -58,6 +58,8 @@ class Telemetry:
         )
         self.cache = CacheCounters()
         r.register(self.cache)
+        self.set_aside = SetAsideCounter()
+        r.register(self.set_aside)
 
     def count_errors(self, errors: list[GraphQLError]) -> None:
         for error in errors:
@@ -87,6 +89,10 @@ class Telemetry:
             self.autoscaled.labels("draining").set(sum(a.draining for a in state.autoscalers))
             self.desired_workers.set(state.desired_workers)
         self.cache.stats = services.cache_stats()
+        try:
+            self.set_aside.value = await services.metrics_set_aside()
+        except Exception:
+            log.warning("the count of metric entries set aside is unavailable for /metrics", exc_info=True)
         return generate_latest(self.registry)
 
 
@@ -109,6 +115,19 @@ class CacheCounters(Collector):
             for kind, value in sorted(self.stats.get(name, {}).items()):
                 family.add_metric([kind], value)
             yield family
+
+
+class SetAsideCounter(Collector):
+    """``ptw_ingest_set_aside_total``: metric log entries the ingesters could not store and set aside (all
+    replicas' and workers' together: the count lives in Redis), copied at each scrape."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "ptw_ingest_set_aside", "Metric log entries set aside, unable to be stored", value=self.value
+        )
 
 
 class OperationMetrics(SchemaExtension):

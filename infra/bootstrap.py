@@ -76,6 +76,14 @@ class Services:
         """The read cache's hits, misses and errors by kind (for /metrics); empty without a cache."""
         return self.cache.stats.snapshot() if self.cache is not None else {}
 
+    async def metrics_set_aside(self) -> int:
+        """How many metric log entries the ingesters set aside, unable to store them (for /metrics)."""
+        if self.redis is None:
+            return 0  # embedded mode stores at once: a batch it cannot store is refused to its sender
+        from ptw.infra.ingest.set_aside import SetAside
+
+        return await SetAside(self.redis, self.settings.redis_prefix).count()
+
     async def ready(self) -> dict[str, bool]:
         """What /readyz reports: each backing service and whether it answers."""
         checks = {"database": await self.database.ping()}

@@ -88,6 +88,16 @@ def metric_trim_mark(prefix: str, run_id: str) -> str:
     return f"{prefix}:metrics-trimmed:{{{run_id}}}"
 
 
+def metric_set_aside(prefix: str) -> str:
+    """The stream of metric log entries the ingester could not store, each with its reason (for admins)."""
+    return f"{prefix}:metrics-set-aside"
+
+
+def metric_set_aside_count(prefix: str) -> str:
+    """How many entries were ever set aside (``ptw_ingest_set_aside_total``; the stream itself is capped)."""
+    return f"{prefix}:metrics-set-aside-count"
+
+
 def metric_streams_active(prefix: str) -> str:
     """A set of the run ids whose metric stream the ingester still has to drain."""
     return f"{prefix}:metric-streams"

@@ -7,6 +7,8 @@ acknowledges them and trims the streams. A round that fails (PostgreSQL down) ac
 entries stay pending under this consumer and are read again (``XREADGROUP ... 0``) with a growing pause;
 entries left pending by an ingester that died are claimed by another after ``claim_idle_ms``.
 Storing an entry twice (a crash between commit and acknowledgement) is harmless: points are upserted.
+An entry that cannot be stored (unreadable, refused by the domain's checks or by the database while other
+entries are stored) is set aside with its reason (``set_aside``) and acknowledged: it never blocks the rest.
 
 The trim rule. A stream is trimmed below the lowest entry that is not yet stored: below the group's
 lowest pending entry, or past its last delivered one when none is pending (everything delivered and
@@ -32,10 +34,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-from ptw.domain.metrics import MetricBatch
+from ptw.domain.errors import DomainError
+from ptw.domain.metrics import MetricBatch, checked
 from ptw.domain.retry import Backoff
 from ptw.domain.services import MetricService
+from ptw.infra.ingest.set_aside import SetAside
 from ptw.infra.live.redis_metric_log import SEQ_BITS, RedisMetricLog, decode_batch, seq_of
 
 log = logging.getLogger(__name__)
@@ -63,6 +68,7 @@ class MetricIngester:
     ) -> None:
         self.redis, self.metrics = redis, metrics
         self.log = RedisMetricLog(redis, prefix)
+        self.set_aside = SetAside(redis, prefix)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.count, self.block_ms = count, block_ms
         self.round_points = round_points
@@ -139,16 +145,9 @@ class MetricIngester:
         return max(1, min(self.count, int(self.round_points / self._entry_points)))
 
     async def _store(self, entries: list[Entry]) -> int:
-        batches: list[MetricBatch] = []
-        for run_id, entry, fields in entries:
-            if fields is None:
-                continue  # gone from the stream (only ever after it was stored): acknowledged below
-            try:
-                batches.append(decode_batch(run_id, entry, fields))
-            except Exception:  # an unreadable entry would block its stream forever: drop it, loudly
-                log.exception("metric ingester: dropping unreadable entry %s of run %s", entry, run_id)
+        batches, kept = await self._readable(entries)
         try:
-            dropped = await self.metrics.ingest(batches)
+            dropped = await self._ingest(batches, kept)
         except Exception:
             self._own_pending = True
             raise
@@ -167,6 +166,62 @@ class MetricIngester:
         if batches:
             self._entry_points = (self._entry_points + stored / len(batches)) / 2
         return stored
+
+    async def _readable(self, entries: list[Entry]) -> tuple[list[MetricBatch], list[Entry]]:
+        """The entries' batches that can be stored (and their entries); the others are set aside."""
+        batches: list[MetricBatch] = []
+        kept: list[Entry] = []
+        for run_id, entry, fields in entries:
+            if fields is None:
+                continue  # gone from the stream (only ever after it was stored): acknowledged below
+            try:
+                batch = decode_batch(run_id, entry, fields)
+                batch = MetricBatch(batch.run_id, batch.seq, checked(batch.series))
+            except (ValueError, DomainError) as e:
+                await self.set_aside.put(run_id, entry, fields, "refused", str(getattr(e, "message", e)))
+                continue
+            batches.append(batch)
+            kept.append((run_id, entry, fields))
+        return batches, kept
+
+    async def _ingest(self, batches: list[MetricBatch], entries: list[Entry]) -> set[str]:
+        """Store the batches in one transaction. When that fails, each on its own: one the database
+        refuses while others are stored is set aside; when none can be stored the database is what fails
+        (down, or refusing everything), so the round fails and is tried again."""
+        try:
+            return await self.metrics.ingest(batches)
+        except Exception as e:
+            if _outage(e):
+                raise
+            if len(batches) < 2:
+                if batches and await self._stores_others(batches[0]):
+                    await self._put_aside(entries[0], e)
+                    return set()
+                raise
+        dropped: set[str] = set()
+        failed: list[tuple[Entry, Exception]] = []
+        for batch, entry in zip(batches, entries, strict=True):
+            try:
+                dropped |= await self.metrics.ingest([batch])
+            except Exception as e:
+                failed.append((entry, e))
+        if len(failed) == len(batches) or any(_outage(e) for _, e in failed):
+            raise failed[0][1]
+        for entry, e in failed:
+            await self._put_aside(entry, e)
+        return dropped
+
+    async def _stores_others(self, batch: MetricBatch) -> bool:
+        """Whether the database answers at all (one failed batch alone: is it the batch, or the database?)."""
+        try:
+            await self.metrics.finished([batch.run_id])
+        except Exception:
+            return False
+        return True
+
+    async def _put_aside(self, entry: Entry, error: Exception) -> None:
+        run_id, entry_id, fields = entry
+        await self.set_aside.put(run_id, entry_id, fields, "not stored", f"{type(error).__name__}: {error}")
 
     async def _grouped_runs(self, run_ids: list[str]) -> list[str]:
         """The runs whose stream has the group, creating it where missing. Not with MKSTREAM: a run in
@@ -249,6 +304,11 @@ class MetricIngester:
         for run_id in finished:
             if await self.log.retire(run_id):
                 self._grouped.discard(run_id)
+
+
+def _outage(error: Exception) -> bool:
+    """The database or the network failing, as opposed to refusing what was sent."""
+    return isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError | DisconnectionError)
 
 
 def _text(value: Any) -> str:

@@ -31,6 +31,7 @@ from ptw.domain.workflows import Workflow
 from ptw.infra.db import Database
 from ptw.infra.ingest.metric_ingester import GROUP, MetricIngester
 from ptw.infra.live.memory_bus import InMemoryEventBus
+from ptw.infra.live.metric_columns import encode_series
 from ptw.infra.live.redis_bus import RedisEventBus
 from ptw.infra.live.redis_metric_log import RedisMetricLog
 from tests.fixtures.databases import fresh_postgres_url, migrated_database
@@ -266,3 +267,52 @@ async def test_a_follower_started_mid_run_gets_every_point_once_across_a_reconne
     steps = Counter(p.step for _, pts in received for p in pts)
     assert set(steps) == set(range(batches * size)) and set(steps.values()) == {1}
     assert any(before is not None for before in from_storage)  # trimmed batches came from PostgreSQL
+
+
+async def test_entries_that_cannot_be_stored_are_set_aside_while_another_projects_run_keeps_storing(
+    world: World,
+) -> None:
+    other = Project(str(uuid.uuid4()), "other tenant", AT)
+    workflow = Workflow(str(uuid.uuid4()), "train", "pkg.mod:main", other.id, {"type": "object"}, {})
+    neighbour = Run(str(uuid.uuid4()), other.id, workflow.id, {}, AT, status=RunStatus.RUNNING)
+    async with world.database.uow_factory()() as uow:
+        await uow.projects.add(other)
+        await uow.workflows.add(workflow)
+        await uow.runs.add(neighbour)
+        await uow.commit()
+    stream = world.log.stream(world.run.id)
+    # Straight into Redis, past every check of the API and the SDK: a NUL in a key, columns that do not
+    # add up, and a time no database can hold.
+    await world.redis.xadd(stream, encode_series([Series.of("lo\x00ss", [0], [1.0], [AT.timestamp()])]))
+    await world.redis.xadd(
+        stream, {b"k": b'["loss"]', b"n": b"\x05\x00\x00\x00", b"s": b"", b"v": b"", b"t": b""}
+    )
+    await world.log.append(world.run.id, batch_points(0, 100))
+    await world.redis.xadd(stream, encode_series([Series.of("late", [0], [1.0], [1e300])]))
+    await world.log.append(world.run.id, batch_points(100, 100))
+    for i in range(10):
+        await world.log.append(neighbour.id, batch_points(100 * i, 100))
+
+    async def neighbour_stored() -> int:
+        async with world.database.engine.connect() as conn:
+            sql = text("SELECT count(*) FROM metric_points WHERE run_id = :run")
+            return int((await conn.execute(sql, {"run": neighbour.id})).scalar_one())
+
+    ingester = world.ingester(block_ms=10)
+
+    async def all_stored_or_set_aside() -> bool:
+        counts = await world.stored(), await neighbour_stored(), await ingester.set_aside.count()
+        return counts == (200, 1000, 3)
+
+    await ingester.start()
+    try:
+        await until(all_stored_or_set_aside)
+    finally:
+        await ingester.stop()
+    assert await world.pending() == 0  # nothing left to block the stream
+    reasons = sorted(e.reason for e in await ingester.set_aside.recent())
+    assert len(reasons) == 3
+    assert any("NUL" in r for r in reasons)
+    assert any("not a metric batch" in r for r in reasons)
+    assert any(r.startswith(("ValueError", "OverflowError", "DataError")) for r in reasons), reasons
+    assert {e.run_id for e in await ingester.set_aside.recent()} == {world.run.id}
