@@ -33,7 +33,7 @@ SERIES = """query($id: ID!, $key: String!, $max: Int, $after: String) {
   }
 }"""
 RUN_METRICS = """subscription($id: ID!, $after: String, $keys: [String!]) {
-  runMetrics(runId: $id, after: $after, keys: $keys) { runId cursor points { key step value } }
+  runMetrics(runId: $id, after: $after, keys: $keys) { runId cursor points { key step value } columns }
 }"""
 
 
@@ -348,7 +348,15 @@ async def collect_batches(ws: TransportWs, op_id: str, until_steps: int) -> list
         message = await ws.receive()
         assert message["type"] == "next" and message["id"] == op_id, message
         assert "errors" not in message["payload"], message
-        batches.append(message["payload"]["data"]["runMetrics"])
+        batch = message["payload"]["data"]["runMetrics"]
+        # The columns hold the same points as `points`, per key in step order.
+        by_key: dict[str, list[tuple[int, float]]] = {}
+        for p in batch["points"]:
+            by_key.setdefault(p["key"], []).append((p["step"], p["value"]))
+        columns = batch["columns"]
+        assert {k: list(zip(c["steps"], c["values"], strict=True)) for k, c in columns.items()} == by_key
+        assert all(len(c["timestamps"]) == len(c["steps"]) for c in columns.values())
+        batches.append(batch)
     return batches
 
 

@@ -75,7 +75,7 @@ TYPE_FIELDS: dict[str, set[str]] = {
     "Workflow": {"id", "name", "entrypoint", "paramsSchema", "defaults", "builtin", "runs"},
     "MetricPoint": {"key", "step", "value", "timestamp"},
     "MetricSeries": {"key", "total", "points", "cursor"},
-    "MetricBatch": {"runId", "points", "cursor"},
+    "MetricBatch": {"runId", "points", "columns", "cursor"},
     "Optimization": {
         "id",
         "workflow",
