@@ -1,20 +1,24 @@
-"""The wire between a run supervisor and its child runner: JSON lines, and making values JSON-safe.
+"""The wire between a run supervisor and its child runner: typed messages in binary frames, JSON-safe values.
 
-Child → parent, one JSON object a line on a dedicated pipe (never stdout, which belongs to the user):
-``ready``, ``started {device}``, ``metrics {segments: [...]}`` (see ``metrics_message``),
-``report {value, step[, metric]}``, ``checkpoint {uri, step, size[, name, artifact]}`` (with
-``artifact: "file"``, a file the run saved), ``log {line}``, ``result {summary}``,
-``error {type, message, traceback, phase}``.
+Child → parent, on a dedicated pipe (never stdout, which belongs to the user), one frame a message: two
+little-endian uint32 (the lengths of a JSON head and of a binary body), the head, the body. The head is
+the message's fields with its ``kind``; only ``metrics`` has a body: its segments' raw columns (steps
+int64, times float64, row-major values float64, segment after segment), so no float is ever encoded as
+text or base64. Messages: ``Ready``, ``Started``, ``Metrics``, ``Report``, ``CheckpointSaved``, ``LogLine``,
+``Result``, ``Failed``; decoding gives these types (a receiver matches on the type, not on a string).
 Parent → child on stdin: first the job (one JSON line), then control words (``cancel``, ``prune``,
 ``drain``: the worker is shutting down and the attempt will resume elsewhere from its last checkpoint).
+Nothing executable (no pickle) crosses from training code to its supervisor.
 """
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,62 +51,148 @@ PHASE_RUN = "run"
 MAX_SUMMARY_DEPTH = 8
 MAX_REPR = 1000
 
-
-def encode(message: Mapping[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+FRAME = struct.Struct("<II")
 
 
-def metrics_message(segments: Sequence[Columns]) -> dict[str, Any]:
-    """Logged metrics in a compact columnar form: each segment (rows logged with the same keys) sends its
-    steps, times and row-major values as packed arrays, made by ``tobytes`` (C work, no float encoded
-    one by one); JSON keeps the envelope, and nothing executable (no pickle) crosses from training code
-    to its supervisor."""
-    return {
-        "kind": METRICS,
-        "segments": [
-            {
-                "keys": list(c.keys),
-                "steps": _pack(c.steps),
-                "times": _pack(c.times),
-                "values": _pack(c.values),
-            }
-            for c in segments
-        ],
-    }
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Torch is imported and the device chosen; the runner waits for its job."""
+
+    pid: int
+    device: str
+    name: str
 
 
-def metric_series(message: Mapping[str, Any]) -> list[Series]:
-    """The series of a metrics message, one per key of each segment: the values of a segment are rows
-    (one per step, a value per key), so each key's column is a strided view, no point in Python."""
+@dataclass(frozen=True, slots=True)
+class Started:
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """Logged points, one series per key of each segment (a key may have several)."""
+
+    series: tuple[Series, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    value: float
+    step: int
+    metric: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSaved:
+    """A checkpoint, or with ``artifact`` = ``"file"`` a file the run saved (``name``), now stored."""
+
+    uri: str
+    step: int | None
+    size: int
+    name: str | None = None
+    artifact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    type: str
+    message: str
+    traceback: str
+    phase: str
+
+
+Message = Ready | Started | Metrics | Report | CheckpointSaved | LogLine | Result | Failed
+KINDS: dict[type[Any], str] = {
+    Ready: READY,
+    Started: STARTED,
+    Metrics: METRICS,
+    Report: REPORT,
+    CheckpointSaved: CHECKPOINT,
+    LogLine: LOG,
+    Result: RESULT,
+    Failed: ERROR,
+}
+_TYPES: dict[str, Callable[..., Message]] = {kind: cls for cls, kind in KINDS.items() if cls is not Metrics}
+
+
+def encode(message: Message) -> bytes:
+    """The frame of a message (``metrics_frame`` for logged points)."""
+    if isinstance(message, Metrics):
+        raise TypeError("metrics travel as metrics_frame(segments)")
+    fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
+    head = json.dumps({"kind": KINDS[type(message)], **fields}, separators=(",", ":"), allow_nan=False)
+    return _frame(head.encode(), b"")
+
+
+def metrics_frame(segments: Sequence[Columns]) -> bytes:
+    """The frame of logged points: per segment its keys and row count in the head, its columns in the
+    body, written by ``tobytes`` (C work, no float encoded one by one)."""
+    head = {"kind": METRICS, "segments": [{"keys": list(c.keys), "rows": len(c.steps)} for c in segments]}
+    body = b"".join(
+        np.ascontiguousarray(column).tobytes() for c in segments for column in (c.steps, c.times, c.values)
+    )
+    return _frame(json.dumps(head, separators=(",", ":")).encode(), body)
+
+
+def _frame(head: bytes, body: bytes) -> bytes:
+    return FRAME.pack(len(head), len(body)) + head + body
+
+
+def decode(head: bytes, body: bytes = b"") -> Message:
+    """The message of a frame's head and body; ValueError for anything that is not one."""
+    try:
+        fields = json.loads(head)
+        kind = fields.pop("kind")
+        if kind == METRICS:
+            return Metrics(_series(fields["segments"], body))
+        cls = _TYPES[kind]
+        return cls(**{f.name: fields[f.name] for f in dataclasses.fields(cls) if f.name in fields})
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(f"not a runner message: {head[:200]!r} ({e!r})") from None
+
+
+def frames(data: bytes) -> Iterator[Message]:
+    """The messages of consecutive frames (what a pipe carried)."""
+    offset = 0
+    while offset + FRAME.size <= len(data):
+        head_size, body_size = FRAME.unpack_from(data, offset)
+        start = offset + FRAME.size
+        offset = start + head_size + body_size
+        yield decode(data[start : start + head_size], data[start + head_size : offset])
+
+
+def _series(segments: list[dict[str, Any]], body: bytes) -> tuple[Series, ...]:
+    """One series per key of each segment: a key's values are a strided view of the segment's rows."""
     series: list[Series] = []
-    for segment in message["segments"]:
-        keys = segment["keys"]
-        steps = np.frombuffer(_unpack(segment["steps"]), dtype=np.int64)
-        times = np.frombuffer(_unpack(segment["times"]), dtype=np.float64)
-        values = np.frombuffer(_unpack(segment["values"]), dtype=np.float64)
-        width = len(keys)
-        if len(steps) != len(times) or len(values) != width * len(steps):
-            raise ValueError("malformed metrics segment")
-        rows = values.reshape(len(steps), width)
-        series.extend(Series(str(key), steps, rows[:, i], times) for i, key in enumerate(keys))
-    return series
+    offset = 0
 
+    def column(dtype: type[Any], count: int) -> np.ndarray:
+        nonlocal offset
+        size = np.dtype(dtype).itemsize * count
+        if offset + size > len(body):
+            raise ValueError("metrics: the body is shorter than its segments")
+        found = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
+        offset += size
+        return found
 
-def _pack(values: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(values).tobytes()).decode()
-
-
-def _unpack(data: str) -> bytes:
-    return base64.b64decode(data)
-
-
-def decode(line: bytes | str) -> dict[str, Any]:
-    message = json.loads(line)
-    if isinstance(message, dict) and message.get("kind") == METRICS and "segments" in message:
-        message = {"kind": METRICS, "series": metric_series(message)}
-    if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
-        raise ValueError(f"not a runner message: {str(line)[:200]!r}")
-    return message
+    for segment in segments:
+        keys, rows = [str(k) for k in segment["keys"]], int(segment["rows"])
+        steps, times = column(np.int64, rows), column(np.float64, rows)
+        values = column(np.float64, rows * len(keys)).reshape(rows, len(keys))
+        series.extend(Series(key, steps, values[:, i], times) for i, key in enumerate(keys))
+    if offset != len(body):
+        raise ValueError("metrics: the body is longer than its segments")
+    return tuple(series)
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:

@@ -74,14 +74,8 @@ def resolve_entrypoint(entrypoint: str) -> Callable[[RunContext], Any]:
     return function  # type: ignore[no-any-return]
 
 
-def _error(exc: BaseException, phase: str) -> dict[str, Any]:
-    return {
-        "kind": protocol.ERROR,
-        "phase": phase,
-        "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
-    }
+def _error(exc: BaseException, phase: str) -> protocol.Failed:
+    return protocol.Failed(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)), phase)
 
 
 def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts: ArtifactStore) -> int:
@@ -105,7 +99,7 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
         ctx.close()
         channel.send(_error(exc, protocol.PHASE_IMPORT))
         return 1
-    channel.send({"kind": protocol.STARTED, "device": device_name(device)})
+    channel.send(protocol.Started(device_name(device)))
     try:
         summary = function(ctx)
     except BaseException as exc:  # Terminated, SystemExit and KeyboardInterrupt included: all end the run
@@ -118,7 +112,7 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
     elif not isinstance(summary, dict):
         summary = {"result": summary}
     summary = {**current.tracked_summary(), **summary}  # what ptw.init()'s run.summary was given
-    channel.send({"kind": protocol.RESULT, "summary": protocol.json_safe(summary)})
+    channel.send(protocol.Result(protocol.json_safe(summary)))
     return 0
 
 
@@ -181,9 +175,7 @@ def serve(message_fd: int, artifacts_dir: Path, threads: int | None) -> int:
     os.environ.pop(KEY_ENV, None)
     try:
         device = prepare_torch(threads)
-        channel.send(
-            {"kind": protocol.READY, "pid": os.getpid(), "device": str(device), "name": device_name(device)}
-        )
+        channel.send(protocol.Ready(os.getpid(), str(device), device_name(device)))
         line = sys.stdin.buffer.readline()
         if not line.strip():
             return 0  # the pool is stopping before a job came

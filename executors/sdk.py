@@ -41,11 +41,9 @@ from ptw.executors.metric_buffer import Columns, MetricBuffer
 
 __all__ = ["MessageChannel", "RunContext", "checkpoint_path", "follow_control"]
 
-Message = dict[str, Any]
-
 
 class MessageChannel:
-    """JSON lines to the supervisor; safe to use from several threads; a vanished reader is ignored."""
+    """Frames to the supervisor (``protocol``); safe from several threads; a vanished reader is ignored."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
@@ -55,8 +53,9 @@ class MessageChannel:
     def fileno(self) -> int:
         return self._stream.fileno()
 
-    def send(self, message: Mapping[str, Any]) -> None:
-        data = protocol.encode(message)
+    def send(self, message: protocol.Message | bytes) -> None:
+        """Send a message, or a frame already made (``protocol.metrics_frame``)."""
+        data = message if isinstance(message, bytes) else protocol.encode(message)
         with self._lock:
             if self.broken:
                 return
@@ -110,7 +109,7 @@ class RunContext:
         self._drained_at = 0.0  # time.time() of the last send of points
         self._buffer = MetricBuffer()
         self._lock = self._buffer.lock  # one lock: a message posted after points never overtakes them
-        self._messages: list[Message] = []
+        self._messages: list[protocol.Message] = []
         self._warned: set[str] = set()
         self._cancelled = threading.Event()
         self._stopping = threading.Event()
@@ -170,10 +169,7 @@ class RunContext:
         if not math.isfinite(number):
             self._warn_once("<report>", f"ctx.report: dropped {number} at step {step}; not a finite number")
             return
-        message: Message = {"kind": protocol.REPORT, "value": number, "step": step}
-        if metric is not None:
-            message["metric"] = metric
-        self._post(message)
+        self._post(protocol.Report(number, step, metric))
 
     def should_prune(self) -> bool:
         """True once the optimizer decided this trial will not be worth finishing; then return early."""
@@ -214,7 +210,7 @@ class RunContext:
         name = f"a{self.attempt}-s{step}.pt" if step is not None else f"a{self.attempt}-n{self._saves}.pt"
         artifact = self._artifacts.save(f"{self.run_id}/{name}", lambda f: torch.save(state, f))
         self._latest_checkpoint = artifact.uri
-        self._post({"kind": protocol.CHECKPOINT, "uri": artifact.uri, "step": step, "size": artifact.size})
+        self._post(protocol.CheckpointSaved(artifact.uri, step, artifact.size))
 
     def save_artifact(self, name: str, data: bytes | str | os.PathLike[str]) -> None:
         """Keep a file of the run under ``name`` (letters, digits, ``.``, ``_``, ``-``): ``data`` is its
@@ -237,8 +233,7 @@ class RunContext:
                     shutil.copyfileobj(source, f, 1 << 20)
 
         artifact = self._artifacts.save(f"{self.run_id}/files/{name}", fill)
-        message = {"kind": protocol.CHECKPOINT, "uri": artifact.uri, "step": None, "size": artifact.size}
-        self._post({**message, "name": name, "artifact": KIND_FILE})
+        self._post(protocol.CheckpointSaved(artifact.uri, None, artifact.size, name, KIND_FILE))
 
     def load_checkpoint(self, *, weights_only: bool = True) -> Any | None:
         """The newest checkpoint of this run, or None: this attempt's own, else the latest of earlier
@@ -271,7 +266,7 @@ class RunContext:
         self._flusher.join()
         self._drain()
 
-    def _post(self, message: Message) -> None:
+    def _post(self, message: protocol.Message) -> None:
         with self._lock:
             self._messages.append(message)
         self._wake.set()
@@ -279,7 +274,7 @@ class RunContext:
     def _warn_once(self, key: str, line: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            self._post({"kind": protocol.LOG, "line": line})
+            self._post(protocol.LogLine(line))
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
@@ -296,7 +291,7 @@ class RunContext:
             self._drained_at = time.time()
         for columns in self._finite(Columns.of(s) for s in segments if len(s)):
             for chunk in _batched(columns.chunks(self._flush_points), self._flush_points):
-                self._channel.send(protocol.metrics_message(chunk))
+                self._channel.send(protocol.metrics_frame(chunk))
         for message in messages:
             self._channel.send(message)
 

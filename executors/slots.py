@@ -15,7 +15,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ptw.domain.clock import utcnow
 from ptw.domain.executors import ExecutorState
@@ -23,6 +22,7 @@ from ptw.domain.ports import EventBus, ExecutorRegistry
 from ptw.domain.retry import Backoff, every, retrying
 from ptw.domain.services.execution import ExecutionService
 from ptw.domain.services.metrics import MetricService
+from ptw.executors import protocol
 from ptw.executors.device import resource_classes_for
 from ptw.executors.fork_client import ForkFailed, ForkServerClient
 from ptw.executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, SupervisionLimits
@@ -190,12 +190,12 @@ class ExecutorSlot:
                 "executor %s: %s; retrying in %.0f s", self.id, exc, pause
             ),
         )
-        self.resource_classes = resource_classes_for(str(ready.get("device", "cpu")), self.services.pools)
-        self.devices = (str(ready.get("name") or ready.get("device")),)
+        self.resource_classes = resource_classes_for(ready.device, self.services.pools)
+        self.devices = (ready.name or ready.device,)
         self.spare = runner
         await self.announce()
 
-    async def _fork_runner(self) -> tuple[WarmRunner, dict[str, Any]]:
+    async def _fork_runner(self) -> tuple[WarmRunner, protocol.Ready]:
         runner = await WarmRunner.fork(await self._fork_server(), env=self.services.env)
         try:
             return runner, await runner.ready()

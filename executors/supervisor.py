@@ -37,7 +37,6 @@ T = TypeVar("T")
 MAX_ERROR = 4000
 WRITE_BACKOFF = Backoff(first=0.1, limit=2.0)  # the database refused a write for a moment
 COALESCE_POINTS = 50_000  # within the domain's 100,000 points per call
-_END: dict[str, Any] = {"kind": "end of messages"}
 CANCEL, TIMEOUT, SUPERSEDED, DRAIN, MEMORY = "cancel", "timeout", "superseded", "drain", "memory"
 # Told a trial's objective values and asked whether to prune the run (the optimizer's hook).
 PruneAdvisor = TrialAdvisor
@@ -72,7 +71,7 @@ class RunSupervisor:
         self.objective = ObjectiveWatch(job, prune_advisor)
         self.output = RunOutput(execution, job.run_id, job.project_id)
         self.result: dict[str, Any] | None = None
-        self.error: dict[str, Any] | None = None
+        self.error: protocol.Failed | None = None
         self.stop_reason: str | None = None
         self.pruned = False  # the optimizer told the run to stop early
         self.draining = False  # the worker is shutting down: the attempt is handed back, not finished
@@ -200,84 +199,83 @@ class RunSupervisor:
     async def _pump_messages(self) -> None:
         """Handle messages in order. Metrics batches that queued up while the database was busy are
         stored as one: fewer, larger transactions are how the store keeps up with a fast run."""
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=256)
+        inbox: asyncio.Queue[protocol.Message | None] = asyncio.Queue(maxsize=256)
         reader = asyncio.create_task(self._read_messages(inbox))
-        held: dict[str, Any] | None = None
+        held: protocol.Message | None = None
         try:
             while True:
                 message, held = held or await inbox.get(), None
-                if message is _END:
+                if message is None:  # the end of the messages
                     return
-                if message["kind"] == protocol.METRICS:
-                    series = list(message["series"])
+                if isinstance(message, protocol.Metrics):
+                    series = list(message.series)
                     size = sum(len(s) for s in series)
                     while size < COALESCE_POINTS and not inbox.empty():
                         following = inbox.get_nowait()
-                        if following["kind"] != protocol.METRICS:
+                        if not isinstance(following, protocol.Metrics):
                             held = following
                             break
-                        series += following["series"]
-                        size += sum(len(s) for s in following["series"])
-                    message = {"kind": protocol.METRICS, "series": series}
+                        series += following.series
+                        size += sum(len(s) for s in following.series)
+                    message = protocol.Metrics(tuple(series))
                 try:
                     await self._handle(message)
                 except Exception:
-                    log.exception("run %s: cannot handle a %s message", self.job.run_id, message["kind"])
+                    log.exception(
+                        "run %s: cannot handle a %s message", self.job.run_id, type(message).__name__
+                    )
         finally:
             reader.cancel()
 
-    async def _read_messages(self, inbox: asyncio.Queue[dict[str, Any]]) -> None:
+    async def _read_messages(self, inbox: asyncio.Queue[protocol.Message | None]) -> None:
         try:
             async for message in self.runner.messages():
                 await inbox.put(message)
         except Exception:  # an unreadable pipe ends the messages like an exited child does
             log.exception("run %s: cannot read the runner's messages", self.job.run_id)
-        await inbox.put(_END)
+        await inbox.put(None)
 
-    async def _handle(self, message: dict[str, Any]) -> None:
-        kind, job = message["kind"], self.job
-        if kind == protocol.METRICS:
-            # The SDK refuses bad points at the call; one that came anyway is left out, never the batch.
-            series, problems = sifted(message["series"])
-            for problem in problems:
-                await self.output.system(f"metrics: {problem}")
-            await self._retrying(lambda: self.metrics.record(job.run_id, series), "record metrics")
-            if self.objective.active and await self.objective.logged(series):
-                await self._prune()
-        elif kind == protocol.STARTED:
-            device = str(message["device"])
-            run = await self._retrying(
-                lambda: self.execution.mark_running(job.run_id, job.attempt, device), "mark running"
-            )
-            if run is None:
-                self.request_stop(SUPERSEDED)
-            elif run.status is RunStatus.CANCELLING:
-                self.request_stop(CANCEL)
-        elif kind == protocol.CHECKPOINT:
-            step, name, kind = message.get("step"), message.get("name"), message.get("artifact")
-            uri, size = str(message["uri"]), int(message["size"])
-            await self._retrying(
-                lambda: self.execution.add_checkpoint(
-                    job.run_id, job.attempt, step, uri, size, name, kind or KIND_CHECKPOINT
-                ),
-                "record an artifact",
-            )
-        elif kind == protocol.REPORT:
-            metric = message.get("metric")
-            if await self.objective.report(metric, float(message["value"]), int(message["step"])):
-                await self._prune()
-            elif self.objective.unnamed_reports == 1 and metric is None:
-                await self.output.system(
-                    f"ctx.report without metric= is not taken for this search's objective "
-                    f"{job.objective!r}: its logged values are (or say which metric a report is: "
-                    f"ctx.report(value, step, metric={job.objective!r}))"
+    async def _handle(self, message: protocol.Message) -> None:
+        job = self.job
+        match message:
+            case protocol.Metrics(series=logged):
+                # The SDK refuses bad points at the call; one that came anyway is left out, never the batch.
+                series, problems = sifted(logged)
+                for problem in problems:
+                    await self.output.system(f"metrics: {problem}")
+                await self._retrying(lambda: self.metrics.record(job.run_id, series), "record metrics")
+                if self.objective.active and await self.objective.logged(series):
+                    await self._prune()
+            case protocol.Started(device=device):
+                run = await self._retrying(
+                    lambda: self.execution.mark_running(job.run_id, job.attempt, str(device)), "mark running"
                 )
-        elif kind == protocol.LOG:
-            await self.output.system(str(message["line"]))
-        elif kind == protocol.RESULT:
-            self.result = message.get("summary") or {}
-        elif kind == protocol.ERROR:
-            self.error = message
+                if run is None:
+                    self.request_stop(SUPERSEDED)
+                elif run.status is RunStatus.CANCELLING:
+                    self.request_stop(CANCEL)
+            case protocol.CheckpointSaved(uri=uri, step=step, size=size, name=name, artifact=kind):
+                await self._retrying(
+                    lambda: self.execution.add_checkpoint(
+                        job.run_id, job.attempt, step, str(uri), int(size), name, kind or KIND_CHECKPOINT
+                    ),
+                    "record an artifact",
+                )
+            case protocol.Report(value=value, step=step, metric=metric):
+                if await self.objective.report(metric, float(value), int(step)):
+                    await self._prune()
+                elif self.objective.unnamed_reports == 1 and metric is None:
+                    await self.output.system(
+                        f"ctx.report without metric= is not taken for this search's objective "
+                        f"{job.objective!r}: its logged values are (or say which metric a report is: "
+                        f"ctx.report(value, step, metric={job.objective!r}))"
+                    )
+            case protocol.LogLine(line=line):
+                await self.output.system(str(line))
+            case protocol.Result(summary=summary):
+                self.result = summary or {}
+            case protocol.Failed():
+                self.error = message
 
     async def _prune(self) -> None:
         self.pruned = True  # once told, the run ends PRUNED when its function returns
@@ -326,11 +324,11 @@ class RunSupervisor:
             return Outcome(RunStatus.FAILED, error=self._error_text(self.error))
         return Outcome(RunStatus.FAILED, error=self._death_text(returncode), retryable=True)
 
-    def _error_text(self, error: dict[str, Any]) -> str:
-        first = f"{error.get('type')}: {error.get('message')}"
-        if error.get("phase") == protocol.PHASE_IMPORT:
+    def _error_text(self, error: protocol.Failed) -> str:
+        first = f"{error.type}: {error.message}"
+        if error.phase == protocol.PHASE_IMPORT:
             return f"cannot import entrypoint {self.job.entrypoint!r}: {first}"
-        return f"{first}\n{tail(str(error.get('traceback') or ''), MAX_ERROR - len(first) - 1)}"
+        return f"{first}\n{tail(str(error.traceback or ''), MAX_ERROR - len(first) - 1)}"
 
     def _death_text(self, returncode: int | None) -> str:
         if returncode is None:

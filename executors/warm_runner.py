@@ -102,31 +102,42 @@ class WarmRunner:
     def returncode(self) -> int | None:
         return self.process.returncode
 
-    async def ready(self, within: float = 120.0) -> dict[str, Any]:
+    async def ready(self, within: float = 120.0) -> protocol.Ready:
         """Wait for the ``ready`` message: torch is imported and the device chosen."""
         try:
             message = await asyncio.wait_for(self.next_message(), within)
         except TimeoutError:
             await self.stop()
             raise RunnerFailed(f"the runner did not become ready within {within:.0f} s") from None
-        if message is None or message.get("kind") != protocol.READY:
+        if not isinstance(message, protocol.Ready):
             await self.stop()
             stderr = await self._stderr_tail()
             raise RunnerFailed(f"the runner exited before it was ready (exit {self.returncode}): {stderr}")
         return message
 
-    async def next_message(self) -> dict[str, Any] | None:
-        """The next message, or None once the child closed the pipe. A garbled line is skipped."""
+    async def next_message(self) -> protocol.Message | None:
+        """The next message, or None once the child closed the pipe (or sent what is no frame, after
+        which nothing it sends can be read). A frame that holds no message is skipped."""
         while True:
-            line = await self._messages.readline()
-            if not line:
+            try:
+                head_size, body_size = protocol.FRAME.unpack(
+                    await self._messages.readexactly(protocol.FRAME.size)
+                )
+                if head_size + body_size > MESSAGE_LIMIT:
+                    log.warning(
+                        "runner %s sent a frame of %d bytes; reading no more", self.pid, head_size + body_size
+                    )
+                    return None
+                head = await self._messages.readexactly(head_size)
+                body = await self._messages.readexactly(body_size)
+            except asyncio.IncompleteReadError:
                 return None
             try:
-                return protocol.decode(line)
+                return protocol.decode(head, body)
             except ValueError:
-                log.warning("runner %s sent a line that is not a message: %.200r", self.pid, line)
+                log.warning("runner %s sent a frame that is not a message: %.200r", self.pid, head)
 
-    async def messages(self) -> AsyncIterator[dict[str, Any]]:
+    async def messages(self) -> AsyncIterator[protocol.Message]:
         while (message := await self.next_message()) is not None:
             yield message
 

@@ -139,9 +139,9 @@ def test_a_checkpoint_round_trips_and_the_next_attempt_resumes_from_it(
     ctx.save_checkpoint(state, step=7)
     ctx.close()
     [message] = sink.messages(protocol.CHECKPOINT)
-    uri = message["uri"]
+    uri = message.uri
     assert uri.startswith("s3://" if isinstance(store, S3Store) else "file:///")
-    assert uri.endswith("/run-1/a1-s7.pt") and message["step"] == 7
+    assert uri.endswith("/run-1/a1-s7.pt") and message.step == 7
     raw = stored_bytes(store, uri)
     assert message["size"] == len(raw)
     # A torch checkpoint is a zip file; sealed, nothing of it is readable.
@@ -168,7 +168,7 @@ def test_a_failed_save_stores_and_reports_nothing(make_store: StoreFactory, key:
             ctx.save_checkpoint({"step": 2, "bad": lambda: None}, step=2)
         ctx.close()
         assert stored_names(store) == before  # no partial object, no temporary file
-        assert [m["step"] for m in sink.messages(protocol.CHECKPOINT)] == [1]
+        assert [m.step for m in sink.messages(protocol.CHECKPOINT)] == [1]
         assert ctx.load_checkpoint() == {"step": 1}
 
 
@@ -218,7 +218,7 @@ def saved(store: ArtifactStore, state: Any) -> str:
     ctx = context(store, sink)
     ctx.save_checkpoint(state, step=1)
     ctx.close()
-    return str(sink.messages(protocol.CHECKPOINT)[0]["uri"])
+    return str(sink.messages(protocol.CHECKPOINT)[0].uri)
 
 
 def load(store: ArtifactStore, uri: str) -> Any:

@@ -214,7 +214,7 @@ async def test_a_runner_sees_only_the_gpu_it_leased_and_falls_back_to_the_cpu_wi
         environ = await asyncio.to_thread(Path(f"/proc/{runner.pid}/environ").read_bytes)
         assert b"CUDA_VISIBLE_DEVICES=GPU-0-not-here" in environ.split(b"\0")
         # This machine has no such GPU (nor maybe any): torch sees none, and the run gets the CPU.
-        assert (ready["device"], ready["name"]) == ("cpu", "cpu")
+        assert (ready.device, ready.name) == ("cpu", "cpu")
         other = leases.lease()  # while it holds GPU 0, the next child gets GPU 1
         assert other is not None and other.gpu.id == "GPU-1-not-here"
     finally:

@@ -36,18 +36,17 @@ class Sink(io.RawIOBase):
             self.data += bytes(b)
         return len(b)
 
-    def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
+    def messages(self, kind: str | None = None) -> list[Any]:
         with self.lock:
-            lines = bytes(self.data).splitlines()
-        found = [protocol.decode(line) for line in lines]
-        return [m for m in found if kind is None or m["kind"] == kind]
+            found = list(protocol.frames(bytes(self.data)))
+        return [m for m in found if kind is None or protocol.KINDS[type(m)] == kind]
 
     def points(self) -> list[list[Any]]:
         """[key, step, value, time] of every point sent, in the order logged (by step, then key)."""
-        return [point for m in self.messages(protocol.METRICS) for point in _rows(m["series"])]
+        return [point for m in self.messages(protocol.METRICS) for point in _rows(m.series)]
 
 
-def _rows(series: list[Any]) -> list[list[Any]]:
+def _rows(series: Any) -> list[list[Any]]:
     points = [
         [s.key, *p]
         for s in series
@@ -98,7 +97,7 @@ def test_log_is_buffered_and_everything_is_sent_on_close_in_order(make_ctx, sink
     ctx.report(0.5, step=2)
     assert sink.messages() == []  # nothing waits on the supervisor while training
     ctx.close()
-    kinds = [m["kind"] for m in sink.messages()]
+    kinds = [protocol.KINDS[type(m)] for m in sink.messages()]
     assert kinds == [protocol.METRICS, protocol.REPORT]
     assert [(k, s, v) for k, s, v, _ in sink.points()] == [
         ("loss", 0, 1.0),
@@ -108,7 +107,7 @@ def test_log_is_buffered_and_everything_is_sent_on_close_in_order(make_ctx, sink
         ("loss", 2, 1 / 3),
         ("acc", 2, 2.0),
     ]
-    assert sink.messages(protocol.REPORT) == [{"kind": "report", "value": 0.5, "step": 2}]
+    assert sink.messages(protocol.REPORT) == [protocol.Report(0.5, 2)]
 
 
 def test_a_full_buffer_is_sent_without_waiting_for_the_interval(make_ctx, sink: Sink) -> None:
@@ -116,7 +115,7 @@ def test_a_full_buffer_is_sent_without_waiting_for_the_interval(make_ctx, sink: 
     for step in range(25):
         ctx.log({"x": step}, step=step)
     eventually(lambda: len(sink.points()) >= 20)
-    assert all(len(_rows(m["series"])) <= 10 for m in sink.messages(protocol.METRICS))
+    assert all(len(_rows(m.series)) <= 10 for m in sink.messages(protocol.METRICS))
     ctx.close()
     assert [s for _, s, _, _ in sink.points()] == list(range(25))
 
@@ -134,7 +133,7 @@ def test_non_finite_values_are_dropped_with_one_warning_per_key(make_ctx, sink: 
     ctx.log({"loss": 2.0, "grad": -math.inf}, step=2)
     ctx.close()
     assert [(k, s) for k, s, _, _ in sink.points()] == [("acc", 0), ("loss", 2)]
-    warnings = [m["line"] for m in sink.messages(protocol.LOG)]
+    warnings = [m.line for m in sink.messages(protocol.LOG)]
     assert len(warnings) == 2
     assert "'loss' at step 0" in warnings[0] and "'grad' at step 2" in warnings[1]
 
@@ -186,10 +185,10 @@ def test_checkpoints_are_saved_atomically_reported_and_loaded(make_ctx, sink: Si
     path = tmp_path / "artifacts" / "run-1" / "a1-s3.pt"
     assert sorted(p.name for p in path.parent.iterdir()) == ["a1-s3.pt"]  # no temporary file left
     [message] = sink.messages(protocol.CHECKPOINT)
-    assert message == {"kind": "checkpoint", "uri": path.as_uri(), "step": 3, "size": path.stat().st_size}
+    assert message == protocol.CheckpointSaved(path.as_uri(), 3, path.stat().st_size)
     assert torch.equal(ctx.load_checkpoint()["w"], torch.arange(3.0))
 
-    later = make_ctx(attempt=2, checkpoint_uri=message["uri"])
+    later = make_ctx(attempt=2, checkpoint_uri=message.uri)
     assert later.load_checkpoint()["step"] == 3  # an earlier attempt's checkpoint, given at claim
 
 
@@ -210,11 +209,11 @@ def test_checkpoint_without_step_gets_a_numbered_name(make_ctx, sink: Sink, tmp_
     ctx.save_checkpoint({"a": 1})
     ctx.save_checkpoint({"a": 2})
     ctx.close()
-    assert [checkpoint_path(m["uri"]).name for m in sink.messages(protocol.CHECKPOINT)] == [
+    assert [checkpoint_path(m.uri).name for m in sink.messages(protocol.CHECKPOINT)] == [
         "a2-n1.pt",
         "a2-n2.pt",
     ]
-    assert [m["step"] for m in sink.messages(protocol.CHECKPOINT)] == [None, None]
+    assert [m.step for m in sink.messages(protocol.CHECKPOINT)] == [None, None]
     assert ctx.load_checkpoint() == {"a": 2}
 
 
@@ -243,7 +242,7 @@ def test_report_drops_non_finite_values(make_ctx, sink: Sink) -> None:
     ctx.report(math.nan, step=1)
     ctx.report(0.25, step=2)
     ctx.close()
-    assert sink.messages(protocol.REPORT) == [{"kind": "report", "value": 0.25, "step": 2}]
+    assert sink.messages(protocol.REPORT) == [protocol.Report(0.25, 2)]
     assert len(sink.messages(protocol.LOG)) == 1
 
 
@@ -253,7 +252,7 @@ def test_a_report_may_say_which_metric_it_is(make_ctx, sink: Sink) -> None:
     with pytest.raises(TypeError, match="metric"):
         ctx.report(0.5, step=3, metric="")
     ctx.close()
-    reported = {"kind": "report", "value": 0.5, "step": 3, "metric": "val_loss"}
+    reported = protocol.Report(0.5, 3, "val_loss")
     assert sink.messages(protocol.REPORT) == [reported]
 
 
@@ -305,9 +304,9 @@ def test_metrics_travel_in_packed_segments_and_decode_to_series() -> None:
         segment(("loss", "acc"), [(1, 10.0, [0.5, 0.25]), (2, 11.0, [0.4, 0.5])]),
         segment(("loss",), [(3, 12.0, [0.3])]),
     ]
-    message = protocol.metrics_message(segments)
-    decoded = protocol.decode(protocol.encode(message))
-    assert _rows(decoded["series"]) == [
+    [decoded] = protocol.frames(protocol.metrics_frame(segments))
+    assert isinstance(decoded, protocol.Metrics)
+    assert _rows(list(decoded.series)) == [
         ["loss", 1, 0.5, 10.0], ["acc", 1, 0.25, 10.0],
         ["loss", 2, 0.4, 11.0], ["acc", 2, 0.5, 11.0],
         ["loss", 3, 0.3, 12.0],
@@ -315,10 +314,30 @@ def test_metrics_travel_in_packed_segments_and_decode_to_series() -> None:
 
 
 def test_a_malformed_metrics_segment_is_refused() -> None:
-    message = protocol.metrics_message([segment(("loss", "acc"), [(1, 10.0, [0.5, 0.25])])])
-    message["segments"][0]["keys"] = ["loss"]
+    frame = protocol.metrics_frame([segment(("loss", "acc"), [(1, 10.0, [0.5, 0.25])])])
+    head_size, _ = protocol.FRAME.unpack_from(frame)
+    head = frame[protocol.FRAME.size : protocol.FRAME.size + head_size]
+    body = frame[protocol.FRAME.size + head_size :]
+    with pytest.raises(ValueError, match="longer"):
+        protocol.decode(head.replace(b'"acc"', b"").replace(b",]", b"]"), body)  # one key fewer
+    with pytest.raises(ValueError, match="shorter"):
+        protocol.decode(head, body[:-8])
     with pytest.raises(ValueError):
-        protocol.decode(protocol.encode(message))
+        protocol.decode(b'{"kind": "no such kind"}')
+    assert protocol.decode(head, body) == protocol.Metrics(protocol.decode(head, body).series)
+
+
+def test_every_message_travels_typed() -> None:
+    sent: list[protocol.Message] = [
+        protocol.Ready(12, "cuda:0", "NVIDIA H100"),
+        protocol.Started("cpu"),
+        protocol.Report(0.5, 3, "val_loss"),
+        protocol.CheckpointSaved("file:///c.pt", None, 10),
+        protocol.LogLine("hello"),
+        protocol.Result({"accuracy": 0.9}),
+        protocol.Failed("ValueError", "bad", "Traceback...", protocol.PHASE_RUN),
+    ]
+    assert list(protocol.frames(b"".join(protocol.encode(m) for m in sent))) == sent
 
 
 @pytest.mark.parametrize(
