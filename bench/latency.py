@@ -8,7 +8,7 @@ clock when the point arrives (one machine, one clock). Baseline: the same subscr
 points read straight from the run's Redis stream by this process (XREAD BLOCK), which is the floor
 set by the SDK's flush, the supervisor and Redis, without the API replica.
 
-    python -m bench.latency [--subscribers 50] [--points 500] [--interval 0.01]
+    python -m bench.latency [--subscribers 50] [--points 500] [--interval 0.01] [--columns]
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from ptw.infra import redis_keys
 from ptw.infra.live.redis_metric_log import decode_batch
 
 QUERY = 'subscription($id: ID!) { runMetrics(runId: $id, keys: ["sent"]) { cursor points { value } } }'
+# What the web UI's charts ask for: the batch as columns.
+COLUMNS_QUERY = 'subscription($id: ID!) { runMetrics(runId: $id, keys: ["sent"]) { cursor columns } }'
 
 
 async def subscriber(
-    replica: Replica, key: str, run_id: str, subscribed: asyncio.Event, samples: list[float]
+    replica: Replica, key: str, run_id: str, subscribed: asyncio.Event, samples: list[float], columns: bool
 ) -> int:
     """Follow the run on ``replica`` until the subscription completes; latencies go to ``samples``."""
     url = replica.url.replace("http", "ws", 1) + "/graphql"
@@ -44,7 +46,7 @@ async def subscriber(
         if ack.get("type") != "connection_ack":
             raise RuntimeError(f"subscription refused: {ack}")
         op = str(uuid.uuid4())
-        payload = {"query": QUERY, "variables": {"id": run_id}}
+        payload = {"query": COLUMNS_QUERY if columns else QUERY, "variables": {"id": run_id}}
         await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": payload}))
         subscribed.set()
         async for raw in ws:
@@ -54,9 +56,13 @@ async def subscriber(
                 data = message["payload"]
                 if data.get("errors"):
                     raise RuntimeError(f"runMetrics failed: {data['errors']}")
-                for point in data["data"]["runMetrics"]["points"]:
-                    samples.append(now - point["value"])
-                    received += 1
+                batch = data["data"]["runMetrics"]
+                if columns:
+                    values = [v for column in batch["columns"].values() for v in column["values"]]
+                else:
+                    values = [point["value"] for point in batch["points"]]
+                samples.extend(now - value for value in values)
+                received += len(values)
             elif message.get("type") == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
             elif message.get("type") in ("complete", "error"):
@@ -90,7 +96,9 @@ async def one_run(
         events = [asyncio.Event() for _ in range(args.subscribers)]
         live: list[float] = []
         direct: list[float] = []
-        followers = [asyncio.create_task(subscriber(b, stack.key, run, event, live)) for event in events]
+        followers = [
+            asyncio.create_task(subscriber(b, stack.key, run, event, live, args.columns)) for event in events
+        ]
         done = asyncio.Event()
         reader = asyncio.create_task(stream_reader(stack.prefix, decode_id(run, "Run"), direct, done))
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 60)
@@ -140,6 +148,7 @@ async def measure(args: argparse.Namespace) -> None:
         ],
         {
             "subscribers": args.subscribers,
+            "field": "columns" if args.columns else "points",
             "points": args.points,
             "interval_s": args.interval,
             "received": got,
@@ -159,6 +168,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--points", type=int, default=500)
     parser.add_argument("--interval", type=float, default=0.01)
+    parser.add_argument("--columns", action="store_true", help="subscribe to `columns` (as the web UI does)")
     asyncio.run(measure(parser.parse_args()))
 
 

@@ -17,7 +17,7 @@ import dataclasses
 import json
 import math
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +122,7 @@ KINDS: dict[type[Any], str] = {
     Result: RESULT,
     Failed: ERROR,
 }
-_TYPES: dict[str, Callable[..., Message]] = {kind: cls for cls, kind in KINDS.items() if cls is not Metrics}
+_TYPES: dict[str, type[Any]] = {kind: cls for cls, kind in KINDS.items() if cls is not Metrics}
 
 
 def encode(message: Message) -> bytes:
@@ -156,7 +156,10 @@ def decode(head: bytes, body: bytes = b"") -> Message:
         if kind == METRICS:
             return Metrics(_series(fields["segments"], body))
         cls = _TYPES[kind]
-        return cls(**{f.name: fields[f.name] for f in dataclasses.fields(cls) if f.name in fields})
+        message: Message = cls(
+            **{f.name: fields[f.name] for f in dataclasses.fields(cls) if f.name in fields}
+        )
+        return message
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise ValueError(f"not a runner message: {head[:200]!r} ({e!r})") from None
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
 
 from ptw.executors import protocol
 from ptw.executors.device import VISIBLE_DEVICES, GpuLease, runner_gpus
@@ -141,8 +139,8 @@ class WarmRunner:
         while (message := await self.next_message()) is not None:
             yield message
 
-    async def send_job(self, job: Mapping[str, Any]) -> None:
-        await self._write(json.dumps(job, separators=(",", ":")).encode() + b"\n")
+    async def send_job(self, job: protocol.Job) -> None:
+        await self._write(job.line())
 
     async def send_control(self, word: str) -> None:
         if word not in protocol.CONTROL_WORDS:
