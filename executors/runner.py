@@ -94,7 +94,7 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
         target=follow_control, args=(ctx, sys.stdin.buffer), name="ptw-control", daemon=True
     ).start()
     try:
-        function = resolve_entrypoint(job["entrypoint"])
+        function = resolve_entrypoint(job.entrypoint)
     except BaseException as exc:
         ctx.close()
         channel.send(_error(exc, protocol.PHASE_IMPORT))
