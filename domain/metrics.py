@@ -18,6 +18,7 @@ from ptw.domain.errors import BadInput
 MAX_KEY_LENGTH = 200
 MAX_POINTS_PER_CALL = 100_000
 MAX_STEP = 2**31 - 1  # GraphQL's Int is 32-bit signed: every stored step must be readable back
+LATEST_TIME = 253402300800.0  # 10000-01-01: no datetime, nor PostgreSQL's timestamptz, goes further
 
 Steps = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -186,6 +187,10 @@ def checked(series: Sequence[Series]) -> tuple[Series, ...]:
         if len(bad):
             step = int(s.steps[bad[0]])
             raise BadInput(f"{s.key!r} at step {step} is not a finite number", field="points.value")
+        bad = np.flatnonzero(~((s.timestamps >= 0) & (s.timestamps < LATEST_TIME)))
+        if len(bad):
+            step = int(s.steps[bad[0]])
+            raise BadInput(f"{s.key!r} at step {step}: its timestamp is not a time", field="points.timestamp")
     return tuple(last_per_step(s) for s in joined if len(s))
 
 
@@ -202,6 +207,7 @@ def sifted(series: Sequence[Series]) -> tuple[tuple[Series, ...], list[str]]:
         n = min(len(s.steps), len(s.values), len(s.timestamps))
         s = Series(s.key, s.steps[:n], s.values[:n], s.timestamps[:n])
         good = (s.steps >= 0) & (s.steps <= MAX_STEP) & np.isfinite(s.values)
+        good &= (s.timestamps >= 0) & (s.timestamps < LATEST_TIME)
         if not bool(good.all()):
             first = int(s.steps[np.flatnonzero(~good)[0]])
             problems.append(f"{int((~good).sum())} points of {s.key!r} left out (the first at step {first})")

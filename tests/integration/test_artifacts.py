@@ -143,7 +143,7 @@ def test_a_checkpoint_round_trips_and_the_next_attempt_resumes_from_it(
     assert uri.startswith("s3://" if isinstance(store, S3Store) else "file:///")
     assert uri.endswith("/run-1/a1-s7.pt") and message.step == 7
     raw = stored_bytes(store, uri)
-    assert message["size"] == len(raw)
+    assert message.size == len(raw)
     # A torch checkpoint is a zip file; sealed, nothing of it is readable.
     assert raw.startswith(MAGIC if encrypted else b"PK")
     assert (state["model"]["weight"].numpy().tobytes() in raw) is not encrypted
@@ -197,7 +197,7 @@ def test_an_interrupted_multipart_upload_leaves_no_object(s3_endpoint: str, buck
     ctx.save_checkpoint(state, step=2)
     ctx.close()
     [message] = sink.messages(protocol.CHECKPOINT)
-    assert message["size"] > 20_000_000 and torch.equal(ctx.load_checkpoint()["w"], state["w"])
+    assert message.size > 20_000_000 and torch.equal(ctx.load_checkpoint()["w"], state["w"])
 
 
 def test_a_missing_bucket_fails_the_save_with_a_clear_error(s3_endpoint: str) -> None:

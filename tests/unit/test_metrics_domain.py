@@ -107,3 +107,11 @@ def test_sifted_leaves_out_only_the_bad_points_and_says_which() -> None:
 def test_series_round_trip_through_points() -> None:
     points = [point(step=2, value=0.5), point(key="acc", step=2, value=0.25), point(step=3, value=0.4)]
     assert list(MetricBatch.of_points("r", 1, points).points()) == [points[0], points[2], points[1]]
+
+
+@pytest.mark.parametrize("at", [-1.0, 1e300, math.nan])
+def test_checked_refuses_a_timestamp_that_is_no_time(at: float) -> None:
+    with pytest.raises(BadInput) as caught:
+        checked([Series.of("loss", [3], [1.0], [at])])
+    assert caught.value.details == {"field": "points.timestamp"}
+    assert "'loss' at step 3" in caught.value.message
