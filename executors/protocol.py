@@ -1,7 +1,7 @@
 """The wire between a run supervisor and its child runner: typed messages in binary frames, JSON-safe values.
 
-Child → parent, on a dedicated pipe (never stdout, which belongs to the user), one frame a message: two
-little-endian uint32 (the lengths of a JSON head and of a binary body), the head, the body. The head is
+Child → parent, on a dedicated pipe (never stdout, which belongs to the user), one frame a message:
+``MAGIC``, two little-endian uint32 (the lengths of a JSON head and of a binary body), the head, the body. The head is
 the message's fields with its ``kind``; only ``metrics`` has a body: its segments' raw columns (steps
 int64, times float64, row-major values float64, segment after segment), so no float is ever encoded as
 text or base64. Messages: ``Ready``, ``Started``, ``Metrics``, ``Report``, ``CheckpointSaved``, ``LogLine``,
@@ -51,7 +51,11 @@ PHASE_RUN = "run"
 MAX_SUMMARY_DEPTH = 8
 MAX_REPR = 1000
 
-FRAME = struct.Struct("<II")
+# A frame starts with MAGIC: ranks of a distributed run write to one pipe, and a frame longer than the
+# pipe's atomic write (4 KiB) may come interleaved with another; the reader skips to the next MAGIC then,
+# losing those two messages, never the rest.
+MAGIC = b"\xffPTW"
+SIZES = struct.Struct("<II")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,7 @@ def metrics_frame(segments: Sequence[Columns]) -> bytes:
 
 
 def _frame(head: bytes, body: bytes) -> bytes:
-    return FRAME.pack(len(head), len(body)) + head + body
+    return MAGIC + SIZES.pack(len(head), len(body)) + head + body
 
 
 def decode(head: bytes, body: bytes = b"") -> Message:
@@ -167,9 +171,11 @@ def decode(head: bytes, body: bytes = b"") -> Message:
 def frames(data: bytes) -> Iterator[Message]:
     """The messages of consecutive frames (what a pipe carried)."""
     offset = 0
-    while offset + FRAME.size <= len(data):
-        head_size, body_size = FRAME.unpack_from(data, offset)
-        start = offset + FRAME.size
+    while offset + len(MAGIC) + SIZES.size <= len(data):
+        if data[offset : offset + len(MAGIC)] != MAGIC:
+            raise ValueError(f"not a frame at byte {offset}")
+        head_size, body_size = SIZES.unpack_from(data, offset + len(MAGIC))
+        start = offset + len(MAGIC) + SIZES.size
         offset = start + head_size + body_size
         yield decode(data[start : start + head_size], data[start + head_size : offset])
 

@@ -169,7 +169,7 @@ def _error_data(failure: Any) -> dict[str, Any] | None:
     return data if failure.exitcode >= 0 and isinstance(data, dict) else None
 
 
-def failure_message(exc: BaseException) -> dict[str, Any] | None:
+def failure_message(exc: BaseException) -> protocol.Failed | None:
     """The error message of the training code that failed a rank, or None when a rank died (killed, out
     of memory, a crash) or lost a peer that did: then the attempt is lost like a dead single-process
     runner, and retried from its checkpoint."""
@@ -188,13 +188,12 @@ def failure_message(exc: BaseException) -> dict[str, Any] | None:
         return None
     rank, data = min(raised.items())
     kind, _, message = str(data.get("message", "")).partition(": ")
-    return {
-        "kind": protocol.ERROR,
-        "phase": protocol.PHASE_RUN,
-        "type": kind or "Error",
-        "message": f"{message} (rank {rank})",
-        "traceback": str((data.get("extraInfo") or {}).get("py_callstack", "")),
-    }
+    return protocol.Failed(
+        type=kind or "Error",
+        message=f"{message} (rank {rank})",
+        traceback=str((data.get("extraInfo") or {}).get("py_callstack", "")),
+        phase=protocol.PHASE_RUN,
+    )
 
 
 def describe_failures(exc: BaseException) -> str:

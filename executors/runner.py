@@ -94,7 +94,7 @@ def run_job(job: dict[str, Any], channel: MessageChannel, device: Any, artifacts
         target=follow_control, args=(ctx, sys.stdin.buffer), name="ptw-control", daemon=True
     ).start()
     try:
-        function = resolve_entrypoint(job.entrypoint)
+        function = resolve_entrypoint(job["entrypoint"])
     except BaseException as exc:
         ctx.close()
         channel.send(_error(exc, protocol.PHASE_IMPORT))
@@ -132,7 +132,7 @@ def run_distributed(
         channel.send(_error(exc, protocol.PHASE_IMPORT))
         return 1
     processes = int(job.get("processes") or 1) * int(job.get("nodes") or 1)
-    channel.send({"kind": protocol.STARTED, "device": f"{device_name(device)} x{processes}"})
+    channel.send(protocol.Started(f"{device_name(device)} x{processes}"))
     try:
         # Not sys.stdin: a forked rank closes it, which would wait forever for the lock of a buffered
         # reader that the relay thread holds while it waits for a line. An unbuffered one has no lock.
@@ -146,13 +146,13 @@ def run_distributed(
             channel.send(_error(exc, protocol.PHASE_RUN))
         else:
             line = f"the run's group ended: {ranks.describe_failures(exc)}"
-            channel.send({"kind": protocol.LOG, "line": line})
+            channel.send(protocol.LogLine(line))
         return 1
     if summary is None:
         summary = {}
     elif not isinstance(summary, dict):
         summary = {"result": summary}
-    channel.send({"kind": protocol.RESULT, "summary": protocol.json_safe(summary)})
+    channel.send(protocol.Result(protocol.json_safe(summary)))
     return 0
 
 

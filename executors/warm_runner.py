@@ -114,21 +114,26 @@ class WarmRunner:
         return message
 
     async def next_message(self) -> protocol.Message | None:
-        """The next message, or None once the child closed the pipe (or sent what is no frame, after
-        which nothing it sends can be read). A frame that holds no message is skipped."""
+        """The next message, or None once the child closed the pipe. What is no frame is skipped up to
+        the next one (see ``protocol.MAGIC``), and so is a frame that holds no message."""
+        reader = self._messages
         while True:
             try:
-                head_size, body_size = protocol.FRAME.unpack(
-                    await self._messages.readexactly(protocol.FRAME.size)
-                )
+                if await reader.readexactly(len(protocol.MAGIC)) != protocol.MAGIC:
+                    log.warning("runner %s sent what is no frame; skipping to the next one", self.pid)
+                    await reader.readuntil(protocol.MAGIC)
+                head_size, body_size = protocol.SIZES.unpack(await reader.readexactly(protocol.SIZES.size))
                 if head_size + body_size > MESSAGE_LIMIT:
                     log.warning(
-                        "runner %s sent a frame of %d bytes; reading no more", self.pid, head_size + body_size
+                        "runner %s sent a frame of %d bytes; skipped", self.pid, head_size + body_size
                     )
-                    return None
-                head = await self._messages.readexactly(head_size)
-                body = await self._messages.readexactly(body_size)
+                    continue
+                head = await reader.readexactly(head_size)
+                body = await reader.readexactly(body_size)
             except asyncio.IncompleteReadError:
+                return None
+            except asyncio.LimitOverrunError:
+                log.warning("runner %s sent more than %d bytes that are no frame", self.pid, MESSAGE_LIMIT)
                 return None
             try:
                 return protocol.decode(head, body)

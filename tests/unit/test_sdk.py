@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import math
@@ -315,9 +316,10 @@ def test_metrics_travel_in_packed_segments_and_decode_to_series() -> None:
 
 def test_a_malformed_metrics_segment_is_refused() -> None:
     frame = protocol.metrics_frame([segment(("loss", "acc"), [(1, 10.0, [0.5, 0.25])])])
-    head_size, _ = protocol.FRAME.unpack_from(frame)
-    head = frame[protocol.FRAME.size : protocol.FRAME.size + head_size]
-    body = frame[protocol.FRAME.size + head_size :]
+    start = len(protocol.MAGIC) + protocol.SIZES.size
+    head_size, _ = protocol.SIZES.unpack_from(frame, len(protocol.MAGIC))
+    head = frame[start : start + head_size]
+    body = frame[start + head_size :]
     with pytest.raises(ValueError, match="longer"):
         protocol.decode(head.replace(b'"acc"', b"").replace(b",]", b"]"), body)  # one key fewer
     with pytest.raises(ValueError, match="shorter"):
@@ -383,3 +385,20 @@ def test_a_bad_value_after_good_ones_of_the_same_keys_keeps_the_good_rows(make_c
     assert [(k, s, v) for k, s, v, _ in sink.points()] == [
         ("loss", 0, 1.0), ("acc", 0, 0.5), ("loss", 2, 3.0), ("acc", 2, 0.75),
     ]  # fmt: skip
+
+
+async def test_the_supervisor_skips_what_is_no_frame_and_reads_on() -> None:
+    """Ranks of a distributed run share the pipe: a frame cut by another's write costs the messages around
+    it, never the rest of the stream."""
+    import types
+
+    from ptw.executors.warm_runner import WarmRunner
+
+    reader = asyncio.StreamReader()
+    first, second, third = (protocol.encode(protocol.LogLine(f"line {i}")) for i in range(3))
+    reader.feed_data(first + b"garbage" + second[:9] + third + protocol.encode(protocol.Started("cpu")))
+    reader.feed_eof()
+    runner = WarmRunner(types.SimpleNamespace(pid=1), reader)  # type: ignore[arg-type]
+    read = [m async for m in runner.messages()]
+    assert read[0] == protocol.LogLine("line 0") and read[-1] == protocol.Started("cpu")
+    assert protocol.LogLine("line 1") not in read
