@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -144,8 +145,8 @@ class WarmRunner:
         while (message := await self.next_message()) is not None:
             yield message
 
-    async def send_job(self, job: protocol.Job) -> None:
-        await self._write(job.line())
+    async def send_job(self, job: Mapping[str, Any]) -> None:
+        await self._write(json.dumps(job, separators=(",", ":")).encode() + b"\n")
 
     async def send_control(self, word: str) -> None:
         if word not in protocol.CONTROL_WORDS:
