@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from ptw.executors import protocol
 from ptw.executors.device import VISIBLE_DEVICES, GpuLease, runner_gpus
