@@ -25,7 +25,7 @@ KILLED = SimpleNamespace(exitcode=-9, error_file_data={"message": "<NONE>"}, mes
 def test_a_rank_that_raised_fails_the_run_with_its_error() -> None:
     error = failure_message(failed(r1=raised("ValueError: bad batch")))
     assert error is not None
-    assert error["type"] == "ValueError" and error["message"] == "bad batch (rank 1)"
+    assert error.type == "ValueError" and error.message == "bad batch (rank 1)"
 
 
 def test_a_rank_that_died_makes_the_attempt_lost_even_when_its_peers_raised() -> None:
@@ -37,4 +37,5 @@ def test_a_rank_that_died_makes_the_attempt_lost_even_when_its_peers_raised() ->
 def test_a_peer_lost_under_a_rank_is_a_crash_not_the_training_codes_error() -> None:
     peer = raised("RuntimeError: [gloo/transport/tcp/pair.cc:537] Read error: Connection reset by peer")
     assert failure_message(failed(r0=peer)) is None
-    assert failure_message(failed(r0=peer, r1=raised("KeyError: 'x'")))["message"] == "'x' (rank 1)"  # type: ignore[index]
+    error = failure_message(failed(r0=peer, r1=raised("KeyError: 'x'")))
+    assert error is not None and error.message == "'x' (rank 1)"
