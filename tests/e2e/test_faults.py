@@ -367,14 +367,17 @@ async def test_a_run_whose_worker_is_killed_resumes_on_another_from_its_last_che
     run = await stack.until(
         run_id, lambda r: any(c["step"] >= 14 for c in r["checkpoints"]), 60, "no checkpoint at step 14"
     )
+    seen = max(c["step"] for c in run["checkpoints"])
     killed = stack.worker
     kill_machine(killed)
     stack.new_worker()
     run = await stack.finished(run_id, within=90)
     assert run["status"] == "SUCCEEDED", f"{run}\n{killed.output()}"
     assert run["attempt"] >= 2
-    last = max(c["step"] for c in run["checkpoints"] if c["attempt"] == 1)
-    assert run["summary"]["resumed_from"] == last + 1 >= 15
+    # Retention (the last 3 by default) has since deleted attempt 1's checkpoints: attempt 2 says which it
+    # loaded, no earlier than the last one seen before the kill; the values below prove where it resumed.
+    last = run["summary"]["resumed_from"] - 1
+    assert last >= seen >= 14
     series = await stack.series(run_id, 40)
     assert sorted(series) == list(range(40)), "a step is missing"
     for step, value in series.items():  # steps logged again keep the newest attempt's value
