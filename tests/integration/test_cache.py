@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ptw.api.app import create_app
-from ptw.domain.errors import NotFound
+from ptw.domain.errors import Conflict, NotFound
 from ptw.domain.metrics import MetricBatch, MetricPoint, series_of_points
 from ptw.domain.runs import Run, RunStatus
 from ptw.domain.services import (
@@ -276,7 +276,7 @@ async def test_a_run_finishing_is_read_at_once_with_its_summary(wired: Wired) ->
     assert sql == 0
 
 
-async def test_metric_keys_logged_after_a_run_finished_are_read_at_once(wired: Wired) -> None:
+async def test_logging_into_a_finished_cached_run_is_refused_and_changes_nothing(wired: Wired) -> None:
     actor = await actor_of(wired, "alpha")
     run = await finished_run(wired, actor)
     await wired.settle()
@@ -284,9 +284,10 @@ async def test_metric_keys_logged_after_a_run_finished_are_read_at_once(wired: W
     cached, sql = await wired.statements(wired.runs.get_run(actor, run.id))
     assert sql == 0 and cached.metric_keys == []
     point = MetricPoint("late/loss", 1, 0.5, run.created_at)
-    await wired.metrics.log_metrics(actor, run.id, [point])
-    assert (await wired.runs.get_run(actor, run.id)).metric_keys == ["late/loss"]
-    assert (await wired.runs.get_many(actor, [run.id]))[0].metric_keys == ["late/loss"]  # type: ignore[union-attr]
+    with pytest.raises(Conflict):  # a finished run takes no more metrics (late ingested ones: next test)
+        await wired.metrics.log_metrics(actor, run.id, [point])
+    assert (await wired.runs.get_run(actor, run.id)).metric_keys == []
+    assert (await wired.runs.get_many(actor, [run.id]))[0].metric_keys == []  # type: ignore[union-attr]
 
 
 async def test_metric_keys_stored_by_the_ingester_after_a_run_finished_are_read_at_once(wired: Wired) -> None:
