@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from ptw.client import GraphQLClient, GraphQLError
+from ptw.commands.common import short
 from ptw.watch import WORKFLOW
 
 console = Console()
@@ -63,7 +64,7 @@ async def start_optimization(
     if project:
         start_input["projectId"] = project
     started = (await client.execute(START, {"input": start_input}))["startOptimization"]
-    console.print(f"Started optimization [bold]{started['id']}[/] of {workflow} ({started['kind']})")
+    console.print(f"Started optimization [bold]{short(started['id'])}[/] of {workflow} ({started['kind']})")
     if not watch:
         return None
     return await watch_optimization(client, started["id"])
@@ -112,7 +113,7 @@ class TrialTable:
         self.trials[number] = {**self.trials.get(number, {}), **result}
 
     def render(self) -> Table:
-        title = f"optimization {self.optimization_id} — {self.status}"
+        title = f"optimization {short(self.optimization_id)} — {self.status}"
         table = Table(title=title, caption=self.error, caption_style="red")
         table.add_column("trial", justify="right")
         table.add_column("state")
