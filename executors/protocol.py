@@ -5,7 +5,7 @@ Child → parent, on a dedicated pipe (never stdout, which belongs to the user),
 The head is the message's fields with its ``kind``; only ``metrics`` has a body: its segments' raw columns
 (steps int64, times float64, row-major values float64, segment after segment), so no float is ever
 encoded as text or base64. Messages: ``Ready``, ``Started``, ``Metrics``, ``Report``, ``CheckpointSaved``,
-``LogLine``, ``Result``, ``Failed``; decoding gives these types (a receiver matches on the type, not on a string).
+``LogLine``, ``Result``, ``Failed``; decoding gives these types (receivers match on the type, not a string).
 Parent → child on stdin: first the job (one JSON line), then control words (``cancel``, ``prune``,
 ``drain``: the worker is shutting down and the attempt will resume elsewhere from its last checkpoint).
 Nothing executable (no pickle) crosses from training code to its supervisor.
