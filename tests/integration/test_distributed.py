@@ -5,53 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from ptw.domain.runs import RunStatus
-from ptw.domain.tenancy import Actor, Role
+from ptw.domain.tenancy import Actor
 from ptw.executors.pool import LocalExecutorPool
 from ptw.executors.process_tree import read_proc
 from ptw.executors.supervisor import SupervisionLimits
-from ptw.infra.bootstrap import Services, bootstrap
-from ptw.infra.settings import Settings
+from ptw.infra.bootstrap import Services
 from tests.fixtures.runs import finished, start_run, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 TRAINS = "tests.workflows.ddp:trains"
 
 
 @pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    services = await bootstrap(Settings(data_dir=tmp_path, executors=0), migrate=True)
-    yield services
-    await services.aclose()
-
-
-@pytest.fixture
-async def actor(services: Services) -> Actor:
-    issued = await services.access.bootstrap_key("distributed", Role.ADMIN)
-    return await services.access.authenticate(issued.secret)
-
-
-@pytest.fixture
-async def pool(services: Services, tmp_path: Path) -> AsyncIterator[LocalExecutorPool]:
-    pool = LocalExecutorPool(
-        services.execution,
-        services.metrics,
-        services.bus,
-        services.queue,
-        services.registry,
-        tmp_path / "artifacts",
-        slots=1,
-        env={"PYTHONPATH": str(REPO)},
-        limits=SupervisionLimits(cancel_grace=8.0, kill_grace=1.0),
-    )
-    await pool.start()
-    yield pool
-    await pool.stop(grace=3)
+def limits() -> SupervisionLimits:
+    return SupervisionLimits(cancel_grace=8.0, kill_grace=1.0)
 
 
 async def points(services: Services, actor: Actor, run_id: str, key: str) -> list[tuple[int, float]]:

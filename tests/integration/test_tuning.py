@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from ptw.domain.runs import RunStatus
-from ptw.domain.tenancy import Actor, Role
+from ptw.domain.tenancy import Actor
 from ptw.executors.pool import LocalExecutorPool
-from ptw.infra.bootstrap import Services, bootstrap
-from ptw.infra.settings import Settings
+from ptw.infra.bootstrap import Services
 from tests.fixtures.runs import finished
 
-REPO = Path(__file__).resolve().parents[2]
 METRIC_KEYS = {
     "throughput",
     "step_ms_p50",
@@ -23,36 +16,6 @@ METRIC_KEYS = {
     "output_max_abs_diff",
     "speedup",
 }
-
-
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    services = await bootstrap(Settings(data_dir=tmp_path, executors=0), migrate=True)
-    yield services
-    await services.aclose()
-
-
-@pytest.fixture
-async def actor(services: Services) -> Actor:
-    issued = await services.access.bootstrap_key("tuning", Role.ADMIN)
-    return await services.access.authenticate(issued.secret)
-
-
-@pytest.fixture
-async def pool(services: Services, tmp_path: Path) -> AsyncIterator[LocalExecutorPool]:
-    pool = LocalExecutorPool(
-        services.execution,
-        services.metrics,
-        services.bus,
-        services.queue,
-        services.registry,
-        tmp_path / "artifacts",
-        slots=1,
-        env={"PYTHONPATH": str(REPO)},
-    )
-    await pool.start()
-    yield pool
-    await pool.stop(grace=3)
 
 
 async def test_a_tuning_run_of_digits_cnn_succeeds_with_complete_variants(
