@@ -147,10 +147,18 @@ def document_errors(
                     f"Operation {label}is too costly: an estimated {cost} objects, more than the "
                     f"{limits.max_cost} allowed. Ask for smaller pages (first) or fewer nested lists.",
                     operation,
-                    extensions={"code": CODE, "cost": cost, "maxCost": limits.max_cost},
+                    extensions={
+                        "code": CODE,
+                        "cost": min(cost, _MAX_SAFE_INTEGER),
+                        "maxCost": limits.max_cost,
+                    },
                 )
             )
     return errors
+
+
+# The largest integer a JavaScript client reads exactly; nested spreads can estimate far more than that.
+_MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def _error(message: str, node: OperationDefinitionNode | None = None) -> GraphQLError:

@@ -3,6 +3,7 @@ never as a Python list of every point (a million-point series as three lists of 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -13,10 +14,17 @@ _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 def _fallback(value: object) -> Any:
     # orjson hands over the arrays it cannot write itself (not C-contiguous, or of another dtype).
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray | np.generic):
         return value.tolist()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def encode_json(data: object) -> str:
-    return orjson.dumps(data, default=_fallback, option=_OPTIONS).decode()
+    try:
+        return orjson.dumps(data, default=_fallback, option=_OPTIONS).decode()
+    except orjson.JSONEncodeError as e:
+        if "64-bit" not in str(e):
+            raise
+        # orjson writes integers up to 64 bits; a user's JSON value (params, a summary) may hold a larger
+        # one, which the standard library writes exactly.
+        return json.dumps(data, default=_fallback, separators=(",", ":"), ensure_ascii=False)

@@ -91,7 +91,15 @@ class WorkflowService:
         ]
 
     async def install_builtins(self, builtins: Sequence[WorkflowSpec]) -> list[Workflow]:
-        """Create or refresh the built-in workflows (project-less); called at start-up."""
+        """Create or refresh the built-in workflows (project-less); called at start-up. Processes that
+        start together (several workers, a rolling deploy) race to insert them: the loser of that race
+        finds them present on its second pass and refreshes them instead."""
+        try:
+            return await self._install_builtins(builtins)
+        except Conflict:
+            return await self._install_builtins(builtins)
+
+    async def _install_builtins(self, builtins: Sequence[WorkflowSpec]) -> list[Workflow]:
         installed = []
         async with self.uow() as uow:
             for spec in builtins:

@@ -33,3 +33,13 @@ def test_plain_answers_read_back_as_json_writes_them() -> None:
     assert json.loads(encode_json(data)) == data
     with pytest.raises(TypeError):
         encode_json({"x": object()})
+
+
+def test_integers_past_64_bits_are_written_exactly_beside_numpy_columns() -> None:
+    # A user's JSON value (run params, a summary) may hold any integer; orjson stops at 64 bits.
+    data = {"params": {"seed": 10**30, "neg": -(2**70)}, "steps": np.arange(3), "n": np.int64(7)}
+    assert json.loads(encode_json(data)) == {
+        "params": {"seed": 10**30, "neg": -(2**70)},
+        "steps": [0, 1, 2],
+        "n": 7,
+    }
