@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from ptw.api.context import Info
+from ptw.api.direction import Direction
 from ptw.api.node import Node
 from ptw.api.pagination import Connection, connection, page_request
 from ptw.api.workflows.types import Workflow
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 OptimizationKind = strawberry.enum(optimizations.OptimizationKind)
 OptimizationStatus = strawberry.enum(optimizations.OptimizationStatus)
-Direction = strawberry.enum(optimizations.Direction)
+
 ResultState = strawberry.enum(optimizations.ResultState)
 
 

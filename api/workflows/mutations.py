@@ -8,8 +8,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from ptw.api.context import Info
+from ptw.api.direction import Direction
 from ptw.api.ids import decode_optional_id
-from ptw.api.optimizations.types import Direction
 from ptw.api.workflows.types import Workflow
 from ptw.domain.artifacts import Retention, retention_of
 from ptw.domain.services.workflows import WorkflowSpec

@@ -9,15 +9,29 @@ import strawberry
 from strawberry.scalars import JSON
 
 from ptw.api.context import Info
+from ptw.api.direction import Direction
 from ptw.api.ids import encode_id
 from ptw.api.node import Node
 from ptw.api.pagination import Connection, connection, page_request
-from ptw.domain import workflows
+from ptw.domain import artifacts, workflows
 from ptw.domain.errors import NotFound
 
 if TYPE_CHECKING:
     from ptw.api.projects.types import Project
     from ptw.api.runs.types import Run
+
+
+@strawberry.type(description="How many checkpoints each run of a workflow keeps; the others are deleted.")
+class CheckpointRetention:
+    keep_last: int = strawberry.field(description="The newest N are kept (at least 1).")
+    best_by: str | None = strawberry.field(
+        description="The best checkpoint by this metric is kept too; null: none (a trial: its objective)."
+    )
+    direction: Direction = strawberry.field(description="Which way bestBy is better.")
+
+    @classmethod
+    def from_domain(cls, retention: artifacts.Retention) -> CheckpointRetention:
+        return cls(keep_last=retention.keep_last, best_by=retention.best_by, direction=retention.direction)
 
 
 @strawberry.type(
@@ -58,6 +72,10 @@ class Workflow(Node):
         if workflow is None:
             raise NotFound.of("Workflow", encode_id("Workflow", workflow_id))
         return cls.from_domain(workflow)
+
+    @strawberry.field(description="The checkpoint retention its runs follow (default: the newest 3).")
+    async def checkpoint_retention(self, info: Info) -> CheckpointRetention:
+        return CheckpointRetention.from_domain(await info.context.services.artifacts.retention(self.model.id))
 
     @strawberry.field(description="The project that registered it; null for a built-in.")
     async def project(

@@ -139,6 +139,31 @@ async def test_register_workflow(gql: GraphQL) -> None:
     assert by_id["workflow"]["name"] == "my-train"
 
 
+async def test_a_workflow_answers_the_checkpoint_retention_its_runs_follow(gql: GraphQL) -> None:
+    query = "query($id: ID!) { workflow(id: $id) { checkpointRetention { keepLast bestBy direction } } }"
+    retention = {"keepLast": 5, "bestBy": "val_loss", "direction": "MAXIMIZE"}
+    registered = (
+        await gql.data(
+            REGISTER,
+            {
+                "input": {
+                    "name": "kept",
+                    "entrypoint": "ptw.executors.workflows.digits_mlp:train",
+                    "checkpointRetention": retention,
+                }
+            },
+        )
+    )["registerWorkflow"]
+    kept = await gql.data(query, {"id": registered["id"]})
+    assert kept["workflow"]["checkpointRetention"] == retention
+    default = await gql.data(query, {"id": await builtin_id(gql)})
+    assert default["workflow"]["checkpointRetention"] == {
+        "keepLast": 3,
+        "bestBy": None,
+        "direction": "MINIMIZE",
+    }
+
+
 async def test_register_workflow_with_a_malformed_entrypoint_is_bad_user_input(gql: GraphQL) -> None:
     body = await gql(REGISTER, {"input": {"name": "broken", "entrypoint": "not an entrypoint"}})
     assert error_codes(body) == ["BAD_USER_INPUT"]
