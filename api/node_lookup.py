@@ -11,6 +11,7 @@ from ptw.api.ids import decode_any_id
 from ptw.api.node import Node
 from ptw.api.optimizations.types import Optimization, OptimizationResult
 from ptw.api.projects.types import ApiKey, Project
+from ptw.api.runs.artifacts import Artifact, base_url
 from ptw.api.runs.types import Run
 from ptw.api.workflows.types import Workflow
 from ptw.domain.errors import NotFound
@@ -44,6 +45,11 @@ async def _optimization_result(info: Info, ident: str) -> Node:
     return OptimizationResult.from_domain(result)
 
 
+async def _artifact(info: Info, ident: str) -> Node:
+    artifact = await info.context.services.artifacts.get(info.context.actor, ident)
+    return Artifact.from_domain(artifact, base_url(info))
+
+
 RESOLVERS: dict[str, Callable[[Info, str], Awaitable[Node]]] = {
     "Run": _run,
     "Workflow": _workflow,
@@ -51,6 +57,7 @@ RESOLVERS: dict[str, Callable[[Info, str], Awaitable[Node]]] = {
     "Optimization": _optimization,
     "ApiKey": _api_key,
     "OptimizationResult": _optimization_result,
+    "Artifact": _artifact,
 }
 
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from ptw.api.context import Info
 from ptw.api.ids import encode_id
+from ptw.api.node import Node
 from ptw.api.run_ids import run_id_of
 from ptw.domain import runs
 
@@ -16,8 +17,7 @@ DOWNLOAD_PATH = "/artifacts/"
 
 
 @strawberry.type(description="A checkpoint or a file a run saved (ctx.save_artifact), downloadable.")
-class Artifact:
-    id: strawberry.ID
+class Artifact(Node):
     name: str
     kind: str = strawberry.field(description="checkpoint or file")
     attempt: int

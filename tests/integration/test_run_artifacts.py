@@ -152,6 +152,12 @@ async def test_retention_keeps_the_last_and_the_best_and_everything_downloads(se
         )
         assert table.text.splitlines()[:2] == ["step,loss", "0,2"]
 
+        node = "query($id: ID!) { node(id: $id) { ... on Artifact { name downloadUrl } } }"
+        notes_id = {"id": artifacts["notes.txt"]["id"]}
+        found = (await GraphQL(http, secret).data(node, notes_id))["node"]
+        assert found == {"name": "notes.txt", "downloadUrl": artifacts["notes.txt"]["downloadUrl"]}
+        assert (await GraphQL(http, other_secret).data(node, notes_id))["node"] is None
+
         url = artifacts["notes.txt"]["downloadUrl"]
         assert (await http.get(url)).status_code == 401
         assert (await http.get(url, headers={"Authorization": "Bearer nope"})).status_code == 401
