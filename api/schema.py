@@ -36,6 +36,7 @@ from ptw.api.runs.mutations import RunMutations
 from ptw.api.runs.queries import RunQueries
 from ptw.api.runs.subscriptions import RunSubscriptions
 from ptw.api.runs.tracking import TrackingMutations
+from ptw.api.shared_events import SharedEventExecutionContext
 from ptw.api.telemetry import OperationMetrics
 from ptw.api.workflows.mutations import WorkflowMutations
 from ptw.api.workflows.queries import WorkflowQueries
@@ -108,6 +109,7 @@ def build_schema(
         # Types reachable only through node(id:) must still be in the schema.
         types=[Project, ApiKey, OptimizationResult],
         extensions=extensions,
+        execution_context_class=SharedEventExecutionContext,
     )
     built.suggestions = suggestions
     return built

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.websockets import WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from ptw.api.shared_events import encoded_next
 
 INVALID = 4400
 # The messages that carry an operation (graphql-transport-ws: subscribe; legacy graphql-ws: start).
@@ -46,6 +50,17 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Any, None]):
             await self.handle_invalid_message(problem)
             return
         await super().handle_message(message)
+
+    async def send_message(self, message: Any) -> None:
+        # A shared event's ``next`` is encoded once for all its subscribers (api/shared_events.py).
+        text = encoded_next(message["id"], message["payload"]) if message.get("type") == "next" else None
+        if text is None:
+            await super().send_message(message)
+            return
+        try:
+            await self.websocket.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 class LegacyWsHandler(BaseGraphQLWSHandler[Any, None]):

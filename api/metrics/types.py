@@ -65,6 +65,8 @@ class MetricBatch:
     model: strawberry.Private[metrics.MetricBatch]
     _points: strawberry.Private[list[MetricPoint] | None] = None
     _columns: strawberry.Private[dict[str, Any] | None] = None
+    # One object per batch sent (from_domain), no field depends on who asks: executed once for all.
+    __shared_execution__ = True
 
     @classmethod
     def from_domain(cls, batch: metrics.MetricBatch) -> MetricBatch:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 from typing import Any
 
 import httpx
 import pytest
 import websockets
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from ptw.api.app import create_app
 from ptw.api.ids import encode_id
+from ptw.api.metrics.types import MetricBatch as MetricBatchType
 from ptw.domain.tenancy import Role
 from ptw.infra.bootstrap import Services
 from ptw.infra.settings import Settings
@@ -383,6 +386,50 @@ async def collect_batches(ws: TransportWs, op_id: str, until_steps: int) -> list
         assert all(len(c["timestamps"]) == len(c["steps"]) for c in columns.values())
         batches.append(batch)
     return batches
+
+
+async def test_subscribers_of_one_run_with_one_selection_share_one_execution_of_each_batch(
+    gql: GraphQL, admin: Key, ws_connect: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executed: list[tuple[str, ...]] = []
+    plain = StrawberryGraphQLCoreExecutionContext.execute_operation
+
+    def counted(self: Any, serially: bool | None = None) -> Any:
+        if isinstance(self.root_value, MetricBatchType):
+            executed.append(tuple(self.variable_values.coerced.get("keys") or ()))
+        return plain(self, serially)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", counted)
+    run_id = await start_run(gql)
+    subscribers = [("a", None), ("b", None), ("c", ["acc"])]
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = {}
+        for op_id, keys in subscribers:
+            ws = TransportWs(await stack.enter_async_context(ws_connect()))
+            assert (await ws.init({"authorization": f"Bearer {admin.secret}"}))["type"] == "connection_ack"
+            await ws.subscribe(op_id, RUN_METRICS, {"id": run_id, "keys": keys})
+            sockets[op_id] = ws
+        # A first batch makes sure every subscription is live (replayed or not, it is received).
+        await gql.data(LOG, {"run": run_id, "points": points("acc", range(1)) + points("loss", range(1))})
+        for op_id, ws in sockets.items():
+            await collect_batches(ws, op_id, 1)
+        executed.clear()
+        await gql.data(
+            LOG, {"run": run_id, "points": points("acc", range(1, 3)) + points("loss", range(1, 3))}
+        )
+        received = {op_id: await ws.receive() for op_id, ws in sockets.items()}
+        # "a" and "b" asked the same: executed once, the same payload sent to each under its own id.
+        assert sorted(executed) == [(), ("acc",)]
+        assert [received[op_id]["id"] for op_id in "abc"] == ["a", "b", "c"]
+        assert received["a"]["payload"] == received["b"]["payload"]
+        batch = received["a"]["payload"]["data"]["runMetrics"]
+        assert [(p["key"], p["step"]) for p in batch["points"]] == [
+            ("acc", 1),
+            ("acc", 2),
+            ("loss", 1),
+            ("loss", 2),
+        ]
+        assert [p["key"] for p in received["c"]["payload"]["data"]["runMetrics"]["points"]] == ["acc", "acc"]
 
 
 async def test_run_metrics_replays_then_streams_live_then_resumes_after_a_cursor(
