@@ -1,7 +1,8 @@
 """Per-project quotas: how many runs a project may have waiting and how many optimizations unfinished, so
 one tenant's backlog cannot fill the queue that every tenant shares (fair ordering, in the queues, keeps
-it from taking every executor). The operator sets a project's own (``ptw projects quota``); unset, the
-deployment's defaults (``PTW_MAX_QUEUED_RUNS``, ``PTW_MAX_OPTIMIZATIONS``) apply."""
+it from taking every executor), and how many runs it may have in executors' hands at once. The operator
+sets a project's own (``ptw projects quota``); unset, the deployment's defaults (``PTW_MAX_QUEUED_RUNS``,
+``PTW_MAX_OPTIMIZATIONS``, ``PTW_MAX_RUNNING_RUNS``: unlimited when unset) apply."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class ProjectQuota:
     project_id: str
     max_queued_runs: int | None = None
     max_optimizations: int | None = None
+    max_running_runs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class Quotas:
 
     max_queued_runs: int = 500
     max_optimizations: int = 20
+    max_running_runs: int | None = None  # None: unlimited
+
+    def running_runs(self, own: ProjectQuota | None) -> int | None:
+        """How many runs the project may have started and not finished; None: no limit."""
+        return own.max_running_runs if own and own.max_running_runs is not None else self.max_running_runs
 
     def queued_runs(self, own: ProjectQuota | None) -> int:
         return own.max_queued_runs if own and own.max_queued_runs is not None else self.max_queued_runs

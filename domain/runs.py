@@ -72,6 +72,8 @@ class Run:
     # Created by the tracking client (ptw.init) in a process of the user's: no executor holds it, and
     # its heartbeat comes from that process.
     external: bool = False
+    # Why a QUEUED run has not been started yet (its project at its running-runs quota); None otherwise.
+    waiting: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -18,7 +18,7 @@ from ptw.domain.runs import RunJob
 from ptw.domain.services.execution import ExecutionService
 from ptw.domain.services.metrics import MetricService
 from ptw.executors.device import threads_per_slot
-from ptw.executors.slots import ClaimFailed, ExecutorSlot, SlotServices
+from ptw.executors.slots import QUOTA_RETRY, ClaimDeferred, ClaimFailed, ExecutorSlot, SlotServices
 from ptw.executors.supervisor import PruneAdvisor, SupervisionLimits
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class LocalExecutorPool:
         prefix = name or f"local-{socket.gethostname()}-{os.getpid()}"
         self.slots = [ExecutorSlot(self.services, f"{prefix}-{i}") for i in range(slots)]
         self._tasks: list[asyncio.Task[None]] = []
+        self._putting_back: set[asyncio.Task[None]] = set()  # jobs deferred by a project's quota
         self._stopping = False
 
     async def start(self) -> None:
@@ -140,6 +141,11 @@ class LocalExecutorPool:
         finally:
             await slot.close()
 
+    async def _put_back(self, job: RunJob, after: float) -> None:
+        await asyncio.sleep(after)
+        self.queue.forget(job.run_id, job.attempt)
+        await self.queue.enqueue(job)
+
     async def _serve_one(self, slot: ExecutorSlot) -> None:
         await slot.ready()
         job = await self.queue.take(slot.resource_classes)
@@ -149,6 +155,12 @@ class LocalExecutorPool:
             return
         try:
             await slot.execute(job.run_id, job.attempt)
+        except ClaimDeferred as exc:  # the slot goes on to the next job; this one comes back later
+            log.info("%s; putting it back in %.0f s", exc, QUOTA_RETRY)
+            later = asyncio.create_task(self._put_back(job, QUOTA_RETRY), name=f"put-back-{job.run_id}")
+            self._putting_back.add(later)
+            later.add_done_callback(self._putting_back.discard)
+            return
         except ClaimFailed:
             log.exception("%s; putting it back", slot.id)
             await asyncio.sleep(1.0)

@@ -20,7 +20,7 @@ from ptw.domain.clock import utcnow
 from ptw.domain.executors import ExecutorState
 from ptw.domain.ports import EventBus, ExecutorRegistry
 from ptw.domain.retry import Backoff, every, retrying
-from ptw.domain.services.execution import ExecutionService
+from ptw.domain.services.execution import AtQuota, ExecutionService
 from ptw.domain.services.metrics import MetricService
 from ptw.executors import protocol
 from ptw.executors.device import resource_classes_for
@@ -31,10 +31,22 @@ from ptw.executors.warm_runner import RunnerFailed, WarmRunner, training_environ
 log = logging.getLogger(__name__)
 
 RUNNER_BACKOFF = Backoff(first=1.0, limit=30.0)  # a broken environment: pythonpath, device, memory
+# A job whose run waits for its project's running-runs quota goes back to the queue for this many seconds
+# (in arq behind every other project's jobs, whose scores are in the past), then is claimed again.
+QUOTA_RETRY = 2.0
 
 
 class ClaimFailed(Exception):
     """The database could not be asked whether the job may run; the job should be delivered again."""
+
+
+class ClaimDeferred(Exception):
+    """The run may not start yet (its project at its running-runs quota): deliver the job again later,
+    behind the other projects' jobs, without holding the slot meanwhile."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"run {run_id} is {reason}")
+        self.run_id = run_id
 
 
 @dataclass
@@ -95,10 +107,13 @@ class ExecutorSlot:
 
     async def execute(self, run_id: str, attempt: int) -> bool:
         """Claim the attempt and supervise it to its end in this slot's spare runner; False when the job
-        is stale or a duplicate delivery (nothing ran). Raises ClaimFailed when the claim itself failed."""
+        is stale or a duplicate delivery (nothing ran). Raises ClaimFailed when the claim itself failed,
+        ClaimDeferred when the run has to wait for its project's quota."""
         await self.ready()
         try:
             job = await self.services.execution.claim(run_id, attempt, self.id)
+        except AtQuota as waiting:
+            raise ClaimDeferred(run_id, str(waiting)) from waiting
         except Exception as exc:
             raise ClaimFailed(f"executor {self.id} cannot claim run {run_id}: {exc!r}") from exc
         if job is None:

@@ -18,7 +18,7 @@ from arq.constants import in_progress_key_prefix
 from arq.worker import Retry, Worker, func
 
 from ptw.domain.retry import every
-from ptw.executors.slots import ClaimFailed, ExecutorSlot, SlotServices
+from ptw.executors.slots import QUOTA_RETRY, ClaimDeferred, ClaimFailed, ExecutorSlot, SlotServices
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ IN_PROGRESS_TTL = 60.0
 # A finished job's id stays taken for a while (enqueuing it again is a no-op), then may be enqueued anew:
 # a run left QUEUED by a job that gave up is enqueued again by the queue reconciliation.
 KEEP_RESULT = timedelta(minutes=5)
+CLAIM_TRIES = 5  # deliveries of a job whose claim the database refused, before it is left to reconciliation
+MAX_DELIVERIES = 1_000_000_000
 OnInterrupted = Callable[[list[str]], Awaitable[object]]
 
 
@@ -86,7 +88,9 @@ class ExecutorWorker:
                 poll_delay=self.poll_delay,
                 job_timeout=ARQ_JOB_TIMEOUT,
                 keep_result=KEEP_RESULT,
-                max_tries=5,  # deliveries of one attempt: a claim the database refused is retried
+                # Deliveries of one attempt: unbounded for arq, since a run waiting for its project's
+                # running-runs quota is delivered again until it starts; failed claims stop at CLAIM_TRIES.
+                max_tries=MAX_DELIVERIES,
                 health_check_interval=60,
             )
             worker.sem = gate  # arq acquires it per job it starts and releases it when the job ends
@@ -144,7 +148,17 @@ class ExecutorWorker:
         renewal = asyncio.create_task(self._renew_in_progress(str(ctx["job_id"])))
         try:
             return await slot.execute(run_id, attempt)
+        except ClaimDeferred as exc:
+            log.info("%s; delivering it again in %.0f s", exc, QUOTA_RETRY)
+            raise Retry(defer=QUOTA_RETRY) from exc
         except ClaimFailed as exc:
+            if int(ctx.get("job_try", 1)) >= CLAIM_TRIES:
+                log.error(
+                    "%s; giving up after %d tries (the queue reconciliation enqueues it again)",
+                    exc,
+                    CLAIM_TRIES,
+                )
+                return False
             log.warning("%s; delivering it again", exc)
             raise Retry(defer=1) from exc
         finally:

@@ -198,7 +198,11 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
     validator = JsonSchemaValidator()
     strategy = OptunaStrategy()
     metrics = MetricService(uow, bus, log=adapters.metric_log)
-    quotas = Quotas(max_queued_runs=settings.max_queued_runs, max_optimizations=settings.max_optimizations)
+    quotas = Quotas(
+        max_queued_runs=settings.max_queued_runs,
+        max_optimizations=settings.max_optimizations,
+        max_running_runs=settings.max_running_runs,
+    )
     files = artifact_files(settings)
     services = Services(
         settings=settings,
@@ -209,7 +213,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         workflows=WorkflowService(uow, validator),
         runs=RunService(uow, bus, queue, validator, quotas=quotas),
         metrics=metrics,
-        execution=ExecutionService(uow, bus, queue, settings.max_attempts, files=files),
+        execution=ExecutionService(uow, bus, queue, settings.max_attempts, files=files, quotas=quotas),
         artifacts=ArtifactService(uow, files),
         optimizations=OptimizationService(
             uow, bus, strategy, validator, importance=OptunaImportance(), quotas=quotas

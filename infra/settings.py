@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     ws_keepalive: float = Field(default=15.0, gt=0, description="seconds between keep-alive messages")
     max_queued_runs: int = Field(default=500, ge=1, description="runs one project may have waiting")
     max_optimizations: int = Field(default=20, ge=1, description="unfinished optimizations of one project")
+    max_running_runs: int | None = Field(
+        default=None, ge=1, description="runs one project may have started at once (unset: unlimited)"
+    )
     max_attempts: int = Field(default=3, ge=1)
     # Reliability (docs/reliability.md): a run whose heartbeat (every `executor_heartbeat` s) stayed the
     # same for `run_lost_after` s, as API replicas check every `run_monitor_interval` s, is retried.

@@ -97,6 +97,10 @@ class Run(Node):
     tags: list[str]
     notes: str | None
     external: bool = strawberry.field(description="Tracked by ptw.init() in a process of the user's.")
+    waiting: str | None = strawberry.field(
+        description="Why a QUEUED run has not started yet (its project at its running-runs quota); null "
+        "otherwise."
+    )
     short_id: str = strawberry.field(
         description="The start of the run's uuid, as the web UI and the CLI print it; accepted as its id."
     )

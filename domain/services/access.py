@@ -57,18 +57,23 @@ class AccessService:
         return Actor(key_id=key.id, roles={m.project_id: m.role for m in memberships}, name=key.name)
 
     async def set_quota(
-        self, project_name: str, *, max_queued_runs: int | None, max_optimizations: int | None
+        self,
+        project_name: str,
+        *,
+        max_queued_runs: int | None,
+        max_optimizations: int | None,
+        max_running_runs: int | None = None,
     ) -> ProjectQuota:
         """The operator's (``ptw projects quota``, with the database's credentials, no API key): a
         project's own limits, None for the deployment's default. Tenants' admins cannot raise their own."""
-        for limit in (max_queued_runs, max_optimizations):
+        for limit in (max_queued_runs, max_optimizations, max_running_runs):
             if limit is not None and limit < 0:
                 raise BadInput("a quota is 0 or more")
         async with self.uow() as uow:
             project = await uow.projects.get_by_name(project_name)
             if project is None:
                 raise NotFound.of("Project", project_name)
-            quota = ProjectQuota(project.id, max_queued_runs, max_optimizations)
+            quota = ProjectQuota(project.id, max_queued_runs, max_optimizations, max_running_runs)
             await uow.projects.set_quota(quota)
             await uow.commit()
         return quota

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ptw.domain.artifacts import KIND_CHECKPOINT
@@ -12,6 +12,7 @@ from ptw.domain.errors import NotFound
 from ptw.domain.events import RunLogged, run_topic
 from ptw.domain.optimizations import Optimization, OptimizationKind
 from ptw.domain.ports import ArtifactFiles, EventBus, JobQueue, UnitOfWork, UnitOfWorkFactory
+from ptw.domain.quotas import Quotas
 from ptw.domain.run_story import AttemptOutcome, outcome_of
 from ptw.domain.runs import Checkpoint, Run, RunJob, RunStatus
 from ptw.domain.services.artifacts import delete_files, prune_checkpoints
@@ -50,6 +51,12 @@ async def _objective(uow: UnitOfWork, run: Run) -> str | None:
     return optimization.objective
 
 
+class AtQuota(Exception):
+    """The run's project has as many runs started as its running-runs quota allows: the run stays QUEUED
+    (with the reason in ``Run.waiting``) and its job should be delivered again later, without holding an
+    executor slot meanwhile."""
+
+
 @dataclass
 class ExecutionService:
     uow: UnitOfWorkFactory
@@ -58,9 +65,11 @@ class ExecutionService:
     queue: JobQueue | None = None
     max_attempts: int = 3
     files: ArtifactFiles | None = None  # deletes the files of checkpoints beyond retention
+    quotas: Quotas = field(default_factory=Quotas)
 
     async def claim(self, run_id: str, attempt: int, executor: str) -> RunJob | None:
-        """QUEUED → STARTING for this attempt, or None when the job is stale or a duplicate delivery."""
+        """QUEUED → STARTING for this attempt, or None when the job is stale or a duplicate delivery.
+        Raises AtQuota when the project already has its quota of runs started (see ``_within_quota``)."""
         async with self.uow() as uow:
             run = await uow.runs.get(run_id, for_update=True)
             if run is None or run.attempt != attempt or run.status is not RunStatus.QUEUED:
@@ -68,6 +77,15 @@ class ExecutionService:
             workflow = await uow.workflows.get(run.workflow_id)
             if workflow is None:
                 return None
+            waiting = await self._over_quota(uow, run)
+            if waiting is not None:
+                if run.waiting != waiting:  # kept and told once, not at each delivery
+                    run.waiting = waiting
+                    await uow.runs.update(run)
+                    await uow.commit()
+                    await publish_run(self.bus, run)
+                raise AtQuota(waiting)
+            run.waiting = None
             run.transition(RunStatus.STARTING, utcnow())
             run.executor = executor
             run.heartbeat_at = run.updated_at
@@ -78,6 +96,19 @@ class ExecutionService:
             await uow.commit()
         await publish_run(self.bus, run)
         return job_for(run, workflow, checkpoint, objective)
+
+    async def _over_quota(self, uow: UnitOfWork, run: Run) -> str | None:
+        """Why the run may not start now, or None. The project is locked first, so claims of its runs by
+        several executors count its started runs one at a time (the count and the claim share the lock's
+        transaction). Tracked runs (``ptw.init``) never reach an executor and are not counted."""
+        limit = self.quotas.running_runs(await uow.projects.get_quota(run.project_id))
+        if limit is None:
+            return None
+        await uow.projects.lock(run.project_id)
+        started = await uow.runs.count_with_status(run.project_id, list(ACTIVE), external=False)
+        if started < limit:
+            return None
+        return f"waiting: project at its running-runs quota {limit}"
 
     async def mark_running(self, run_id: str, attempt: int, device: str) -> Run | None:
         """STARTING → RUNNING once training code is about to be called; None if the attempt is stale."""

@@ -152,8 +152,10 @@ class CachedRunRepository:
     async def with_status(self, statuses: Sequence[RunStatus]) -> list[Run]:
         return await self.inner.with_status(statuses)
 
-    async def count_with_status(self, project_id: str, statuses: Sequence[RunStatus]) -> int:
-        return await self.inner.count_with_status(project_id, statuses)
+    async def count_with_status(
+        self, project_id: str, statuses: Sequence[RunStatus], *, external: bool | None = None
+    ) -> int:
+        return await self.inner.count_with_status(project_id, statuses, external=external)
 
     async def next_metric_seq(self, run_id: str, new_keys: Sequence[str]) -> int:
         seq = await self.inner.next_metric_seq(run_id, new_keys)
@@ -202,6 +204,9 @@ class CachedProjectRepository:
 
     async def set_quota(self, quota: ProjectQuota) -> None:
         await self.inner.set_quota(quota)
+
+    async def lock(self, project_id: str) -> None:
+        await self.inner.lock(project_id)
 
 
 class CachingUnitOfWork:

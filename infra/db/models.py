@@ -56,6 +56,7 @@ class ProjectQuotaRow(Base):
     )
     max_queued_runs: Mapped[int | None] = mapped_column(Integer)
     max_optimizations: Mapped[int | None] = mapped_column(Integer)
+    max_running_runs: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKeyRow(Base):
@@ -168,6 +169,7 @@ class RunRow(Base):
     tags: Mapped[list[str]] = mapped_column(server_default="[]")
     notes: Mapped[str | None] = mapped_column(Text)
     external: Mapped[bool] = mapped_column(server_default=false())
+    waiting: Mapped[str | None] = mapped_column(Text)  # why a QUEUED run is not started yet (a quota)
 
 
 class MetricSeriesRow(Base):

@@ -54,6 +54,10 @@ def quota(
     optimizations: Annotated[
         int | None, typer.Option(help="Unfinished optimizations (default: PTW_MAX_OPTIMIZATIONS).")
     ] = None,
+    running_runs: Annotated[
+        int | None,
+        typer.Option(help="Runs it may have started at once (default: PTW_MAX_RUNNING_RUNS, unlimited)."),
+    ] = None,
 ) -> None:
     """Set a project's quotas straight against the configured database (the operator's command); an
     option left out goes back to the deployment's default."""
@@ -65,14 +69,19 @@ def quota(
         services = await bootstrap(load_settings())
         try:
             found = await services.access.set_quota(
-                project, max_queued_runs=queued_runs, max_optimizations=optimizations
+                project,
+                max_queued_runs=queued_runs,
+                max_optimizations=optimizations,
+                max_running_runs=running_runs,
             )
         finally:
             await services.aclose()
         settings = services.settings
+        running = services.runs.quotas.running_runs(found)
         print(
             f"{project}: {found.max_queued_runs or settings.max_queued_runs} queued runs, "
-            f"{found.max_optimizations or settings.max_optimizations} unfinished optimizations"
+            f"{found.max_optimizations or settings.max_optimizations} unfinished optimizations, "
+            f"{'unlimited' if running is None else running} running runs"
         )
 
     run_or_exit(set_quota())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ptw.domain.quotas import ProjectQuota
 from ptw.domain.tenancy import Project
@@ -46,3 +46,12 @@ class SqlProjectRepository(SqlRepository):
     async def set_quota(self, quota: ProjectQuota) -> None:
         await self.session.execute(quotas.delete().where(quotas.c.project_id == quota.project_id))
         await self.session.execute(quotas.insert().values(quota_mapping.values(quota)))
+
+    async def lock(self, project_id: str) -> None:
+        if self.postgres:
+            await self.session.execute(
+                select(projects.c.id).where(projects.c.id == project_id).with_for_update()
+            )
+        else:  # SQLite has no row locks: a write that changes nothing takes the database's write lock
+            touch = update(projects).where(projects.c.id == project_id).values(name=projects.c.name)
+            await self.session.execute(touch)

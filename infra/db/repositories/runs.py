@@ -98,10 +98,14 @@ class SqlRunRepository(SqlRepository):
         order = ("created_at", "id")
         return await self.page(stmt, runs, order, page, _run, descending=query.newest_first)
 
-    async def count_with_status(self, project_id: str, statuses: Sequence[RunStatus]) -> int:
+    async def count_with_status(
+        self, project_id: str, statuses: Sequence[RunStatus], *, external: bool | None = None
+    ) -> int:
         stmt = select(func.count()).where(
             runs.c.project_id == project_id, runs.c.status.in_([s.value for s in statuses])
         )
+        if external is not None:
+            stmt = stmt.where(runs.c.external == external)
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def with_status(self, statuses: Sequence[RunStatus]) -> list[Run]:
