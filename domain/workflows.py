@@ -110,14 +110,6 @@ def check_resources(
         )
     if nodes is not None and not 1 <= nodes <= MAX_NODES:
         raise BadInput(f"nodes must be between 1 and {MAX_NODES}", field="nodes")
-    if nodes is not None and nodes > 1:
-        # Refused rather than accepted: without gang placement one executor would take the run and hold
-        # it while its rendezvous waits for nodes that never come.
-        raise BadInput(
-            "runs on several nodes need gang placement, which executors do not offer yet: use nodes 1 "
-            "with processesPerNode",
-            field="nodes",
-        )
     if memory_mb is not None and memory_mb < MIN_MEMORY_MB:
         raise BadInput(f"memoryMb must be at least {MIN_MEMORY_MB}", field="memoryMb")
     if pool is not None and not _POOL.match(pool):

@@ -27,6 +27,8 @@ from ptw.executors.artifacts import store_from_env
 from ptw.executors.sdk import MessageChannel, RunContext
 
 RENDEZVOUS_TIMEOUT = 600  # seconds the nodes of a run may take to all join
+# The nodes of a multi-node run were placed together (executors/gang.py), so they join within seconds.
+GANG_RENDEZVOUS_TIMEOUT = 120
 CONTROL_POLL = 0.05
 
 
@@ -34,9 +36,9 @@ def is_distributed(job: Mapping[str, Any]) -> bool:
     return bool(job.get("distributed"))
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -125,6 +127,19 @@ def launch(
         target=relay_control, args=(control, control_path), name="ptw-relay", daemon=True
     ).start()
     cuda = device.type == "cuda"
+    if nodes > 1 and not job.get("rendezvous"):
+        raise RuntimeError(
+            f"the run needs {nodes} nodes, which only `ptw worker` executors place together (production "
+            "mode); the embedded executors run one node"
+        )
+    if nodes > 1:
+        # A gang: node 0 hosts torch's c10d store at the endpoint it published and each node comes with
+        # its rank (the static rendezvous), so that node 0's rank 0, the one that reports, is global rank 0.
+        backend, endpoint = "static", str(job["rendezvous"])
+        rdzv_configs: dict[str, Any] = {"rank": int(job["node_rank"]), "timeout": GANG_RENDEZVOUS_TIMEOUT}
+    else:
+        backend, endpoint = "c10d", f"127.0.0.1:{free_port()}"
+        rdzv_configs = {"join_timeout": RENDEZVOUS_TIMEOUT, "last_call_timeout": 1}
     spec = {
         "run_id": job["run_id"],
         "attempt": int(job["attempt"]),
@@ -143,9 +158,9 @@ def launch(
         max_nodes=nodes,
         nproc_per_node=processes,
         run_id=f"{job['run_id']}-{job['attempt']}",
-        rdzv_backend="c10d",
-        rdzv_endpoint=job.get("rendezvous") or f"127.0.0.1:{free_port()}",
-        rdzv_configs={"join_timeout": RENDEZVOUS_TIMEOUT, "last_call_timeout": 1},
+        rdzv_backend=backend,
+        rdzv_endpoint=endpoint,
+        rdzv_configs=rdzv_configs,
         max_restarts=0,
         monitor_interval=0.1,
         # A forked rank starts with torch imported (milliseconds); CUDA, set up in this process while it

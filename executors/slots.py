@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ptw.domain.clock import utcnow
 from ptw.domain.executors import ExecutorState
@@ -25,6 +26,7 @@ from ptw.domain.services.metrics import MetricService
 from ptw.executors import protocol
 from ptw.executors.device import resource_classes_for
 from ptw.executors.fork_client import ForkFailed, ForkServerClient
+from ptw.executors.gang import Gang, NotPlaced, follow
 from ptw.executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, SupervisionLimits
 from ptw.executors.warm_runner import RunnerFailed, WarmRunner, training_environ
 
@@ -105,15 +107,25 @@ class ExecutorSlot:
             assert self._warming is not None
             await asyncio.shield(self._warming)  # a cancelled caller leaves the warm-up to the next one
 
-    async def execute(self, run_id: str, attempt: int) -> bool:
+    async def execute(self, run_id: str, attempt: int, gang: Gang | None = None, nodes: int = 1) -> bool:
         """Claim the attempt and supervise it to its end in this slot's spare runner; False when the job
         is stale or a duplicate delivery (nothing ran). Raises ClaimFailed when the claim itself failed,
-        ClaimDeferred when the run has to wait for its project's quota."""
+        ClaimDeferred when the run has to wait for its project's quota. With a ``gang``, this slot is node 0
+        of a ``nodes``-node run: it claims only once the gang is assembled, and raises NotPlaced when it
+        cannot be now (executors/gang.py)."""
         await self.ready()
+        execution = self.services.execution
+        node: dict[str, Any] | None = None
         try:
-            job = await self.services.execution.claim(run_id, attempt, self.id)
+            if gang is None:
+                job = await execution.claim(run_id, attempt, self.id)
+            else:
+                claim = lambda: execution.claim(run_id, attempt, self.id)  # noqa: E731
+                job, node = await gang.lead(execution, run_id, attempt, nodes, claim)
         except AtQuota as waiting:
             raise ClaimDeferred(run_id, str(waiting)) from waiting
+        except NotPlaced:
+            raise
         except Exception as exc:
             raise ClaimFailed(f"executor {self.id} cannot claim run {run_id}: {exc!r}") from exc
         if job is None:
@@ -125,7 +137,9 @@ class ExecutorSlot:
         if not self.draining:
             self.prewarm()
         s = self.services
-        self.supervisor = RunSupervisor(s.execution, s.metrics, s.bus, job, runner, s.limits, s.prune_advisor)
+        self.supervisor = RunSupervisor(
+            s.execution, s.metrics, s.bus, job, runner, s.limits, s.prune_advisor, node=node
+        )
         if self.draining:
             self.supervisor.drain()
         beating = asyncio.create_task(self._beat(job.run_id, job.attempt), name=f"{self.id}-heartbeat")
@@ -136,6 +150,32 @@ class ExecutorSlot:
         finally:
             beating.cancel()
             self.run_id, self.supervisor = None, None
+            await self.announce()
+        return True
+
+    async def execute_node(
+        self, gang: Gang, run_id: str, attempt: int, rank: int, endpoint: str, token: str
+    ) -> bool:
+        """Node ``rank`` of a multi-node run's attempt: join the gang node 0 assembles, then run this node
+        until the attempt ends. False when the gang was called off or the attempt is no longer current."""
+        await self.ready()
+        if not await gang.join(token, self.id):
+            return False
+        job = await self.services.execution.node_job(run_id, attempt, claimed=True)
+        if job is None:
+            return False
+        runner, self.spare = self.spare, None
+        assert runner is not None
+        self.runner, self.run_id = runner, run_id
+        if not self.draining:
+            self.prewarm()
+        await self.announce()
+        try:
+            placement = {"rendezvous": endpoint, "node_rank": rank}
+            await follow(self.services.execution, job, runner, placement, self.services.limits.kill_grace)
+            self.runner = None
+        finally:
+            self.run_id = None
             await self.announce()
         return True
 

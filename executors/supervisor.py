@@ -60,8 +60,10 @@ class RunSupervisor:
         runner: WarmRunner,
         limits: SupervisionLimits | None = None,
         prune_advisor: PruneAdvisor | None = None,
+        node: dict[str, Any] | None = None,
     ) -> None:
         self.execution = execution
+        self.node = node or {}  # a multi-node run's placement of this node (see executors/gang.py)
         self.metrics = metrics
         self.bus = bus
         self.job = job
@@ -136,7 +138,7 @@ class RunSupervisor:
         telling: asyncio.Task[None] | None = None
         try:
             with contextlib.suppress(RunnerFailed):  # a runner that died is told apart by its exit below
-                await self.runner.send_job(job_message(self.job))
+                await self.runner.send_job({**job_message(self.job), **self.node})
             telling = asyncio.create_task(self._tell_drain())  # control words only after the job
             timeout = self.job.timeout_seconds
             deadline = loop.time() + timeout if timeout else None

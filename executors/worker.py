@@ -18,6 +18,7 @@ from arq.constants import in_progress_key_prefix
 from arq.worker import Retry, Worker, func
 
 from ptw.domain.retry import every
+from ptw.executors.gang import NODE_FUNCTION, WAIT_RETRY, Gang, NotPlaced
 from ptw.executors.slots import QUOTA_RETRY, ClaimDeferred, ClaimFailed, ExecutorSlot, SlotServices
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,10 @@ class ExecutorWorker:
         gate = asyncio.BoundedSemaphore(len(self.slots))
         for rc in self.resource_classes:
             worker = Worker(
-                functions=[func(self._run_attempt, name=self.function_name)],
+                functions=[
+                    func(self._run_attempt, name=self.function_name),
+                    func(self._run_node, name=NODE_FUNCTION),
+                ],
                 queue_name=self.queue_names[rc],
                 redis_pool=self.redis,
                 handle_signals=False,  # `ptw worker` stops this executor itself, re-queuing what it cut
@@ -89,7 +93,8 @@ class ExecutorWorker:
                 job_timeout=ARQ_JOB_TIMEOUT,
                 keep_result=KEEP_RESULT,
                 # Deliveries of one attempt: unbounded for arq, since a run waiting for its project's
-                # running-runs quota is delivered again until it starts; failed claims stop at CLAIM_TRIES.
+                # running-runs quota or for its gang is delivered again until it starts; failed claims stop
+                # at CLAIM_TRIES.
                 max_tries=MAX_DELIVERIES,
                 health_check_interval=60,
             )
@@ -147,10 +152,17 @@ class ExecutorWorker:
             raise Retry(defer=0)
         renewal = asyncio.create_task(self._renew_in_progress(str(ctx["job_id"])))
         try:
+            job = await self.services.execution.node_job(run_id, attempt, claimed=False)
+            if job is not None and job.resources.nodes > 1:
+                gang = self._gang(job.resource_class)
+                return await slot.execute(run_id, attempt, gang, job.resources.nodes)
             return await slot.execute(run_id, attempt)
         except ClaimDeferred as exc:
             log.info("%s; delivering it again in %.0f s", exc, QUOTA_RETRY)
             raise Retry(defer=QUOTA_RETRY) from exc
+        except NotPlaced as exc:
+            log.info("run %s attempt %s waits for its gang: %s", run_id, attempt, exc)
+            raise Retry(defer=WAIT_RETRY) from exc
         except ClaimFailed as exc:
             if int(ctx.get("job_try", 1)) >= CLAIM_TRIES:
                 log.error(
@@ -166,6 +178,31 @@ class ExecutorWorker:
             self._free.put_nowait(slot)
             if not self._stopping.is_set():
                 slot.prewarm()  # the next job should find torch imported
+
+    async def _run_node(
+        self,
+        ctx: dict[str, Any],
+        run_id: str,
+        attempt: int,
+        rank: int,
+        endpoint: str,
+        token: str,
+        resource_class: str,
+    ) -> bool:
+        """A node job of a multi-node run (executors/gang.py): this worker's slot joins the gang."""
+        slot = await self._free.get()
+        try:
+            if self._stopping.is_set():
+                return False  # the gang is called off for want of this node, and tries again
+            gang = self._gang(resource_class)
+            return await slot.execute_node(gang, run_id, attempt, rank, endpoint, token)
+        finally:
+            self._free.put_nowait(slot)
+            if not self._stopping.is_set():
+                slot.prewarm()
+
+    def _gang(self, resource_class: str) -> Gang:
+        return Gang(self.redis, self.queue_names[resource_class], self.services.registry, resource_class)
 
     async def _renew_in_progress(self, job_id: str) -> None:
         key = in_progress_key_prefix + job_id

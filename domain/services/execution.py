@@ -110,6 +110,33 @@ class ExecutionService:
             return None
         return f"waiting: project at its running-runs quota {limit}"
 
+    async def node_job(self, run_id: str, attempt: int, *, claimed: bool) -> RunJob | None:
+        """The job of an attempt, read without claiming it: for a multi-node run's leader before it claims
+        (``claimed`` False: the attempt must still be QUEUED) and for its other nodes after (True: the
+        attempt must be in progress). None when the attempt is not, or no longer, that."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id)
+            wanted = ACTIVE if claimed else (RunStatus.QUEUED,)
+            if run is None or run.attempt != attempt or run.status not in wanted:
+                return None
+            workflow = await uow.workflows.get(run.workflow_id)
+            checkpoint = await uow.checkpoints.latest(run_id)
+        return job_for(run, workflow, checkpoint) if workflow is not None else None
+
+    async def note_waiting(self, run_id: str, attempt: int, reason: str) -> None:
+        """Say on a QUEUED run (its ``error`` and a system line, once per reason) why it waits."""
+        async with self.uow() as uow:
+            run = await uow.runs.get(run_id, for_update=True)
+            if run is None or run.attempt != attempt or run.status is not RunStatus.QUEUED:
+                return
+            if run.error == reason:
+                return
+            run.error = reason
+            await uow.runs.update(run)
+            seq = await keep_line(uow, run.id, reason, utcnow())
+            await uow.commit()
+        await announce(self.bus, run, reason, seq)
+
     async def mark_running(self, run_id: str, attempt: int, device: str) -> Run | None:
         """STARTING → RUNNING once training code is about to be called; None if the attempt is stale."""
         async with self.uow() as uow:

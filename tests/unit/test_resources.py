@@ -31,7 +31,7 @@ def test_processes_default_to_one_per_gpu_or_one_on_the_cpu() -> None:
         ({"processes_per_node": 0}, "processesPerNode"),
         ({"processes_per_node": 65}, "processesPerNode"),
         ({"nodes": 0}, "nodes"),
-        ({"nodes": 2}, "nodes"),
+        ({"nodes": 65}, "nodes"),
         ({"memory_mb": 10}, "memoryMb"),
         ({"pool": "Research Team"}, "pool"),
         ({"pool": ""}, "pool"),
