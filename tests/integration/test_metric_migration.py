@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-
-import pytest
 from typing import Any
 
+import pytest
 from sqlalchemy import Column, MetaData, Table, inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
