@@ -27,6 +27,13 @@ def key_topic(key_id: str) -> str:
     return f"key:{key_id}"
 
 
+EXECUTORS_TOPIC = "executors"  # what every executor process listens to (entrypoint probes)
+
+
+def probe_topic(probe_id: str) -> str:
+    return f"probe:{probe_id}"
+
+
 @dataclass(frozen=True)
 class RunChanged:
     """A run was created or changed (status, device, summary...)."""
@@ -81,4 +88,31 @@ class OptimizationProgressed:
     value: float | None = None
 
 
-Event = RunChanged | MetricsRecorded | RunLogged | OptimizationProgressed | KeyRevoked
+@dataclass(frozen=True)
+class EntrypointProbed:
+    """A workflow is being registered: can the executors that would run it import its entrypoint?
+    Executors serving ``resource_class`` answer on ``probe_topic(probe_id)``."""
+
+    probe_id: str
+    entrypoint: str
+    resource_class: str
+
+
+@dataclass(frozen=True)
+class EntrypointAnswered:
+    """One executor process's answer for its slots: ``problem`` is None when it can import the module."""
+
+    probe_id: str
+    executors: tuple[str, ...]
+    problem: str | None = None
+
+
+Event = (
+    RunChanged
+    | MetricsRecorded
+    | RunLogged
+    | OptimizationProgressed
+    | KeyRevoked
+    | EntrypointProbed
+    | EntrypointAnswered
+)

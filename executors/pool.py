@@ -89,6 +89,8 @@ class LocalExecutorPool:
             slot.draining = False
         self._tasks = [asyncio.create_task(self._serve(slot), name=slot.id) for slot in self.slots]
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="executor-heartbeat"))
+        probes = self.services.answer_probes(self.slots)
+        self._tasks.append(asyncio.create_task(probes, name="entrypoint-probes"))
 
     async def stop(self, grace: float = 5.0) -> list[str]:
         """Drain every slot: runs in progress get ``grace`` seconds to checkpoint and return, then their

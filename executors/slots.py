@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from ptw.domain.services.execution import AtQuota, ExecutionService
 from ptw.domain.services.metrics import MetricService
 from ptw.executors import protocol
 from ptw.executors.device import resource_classes_for
+from ptw.executors.entrypoint_probe import answer_probes
 from ptw.executors.fork_client import ForkFailed, ForkServerClient
 from ptw.executors.gang import Gang, NotPlaced, follow
 from ptw.executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, SupervisionLimits
@@ -69,6 +70,18 @@ class SlotServices:
     run_heartbeat: float = 5.0
     # The executor pools served (``ptw worker --pool``); empty: the shared pool.
     pools: tuple[str, ...] = ()
+
+    def runner_environ(self) -> dict[str, str]:
+        """The environment of the processes that run training code: this process's, without the control
+        plane's credentials, plus the executor's own settings."""
+        return {**training_environ(os.environ), **self.env}
+
+    async def answer_probes(self, slots: Sequence[ExecutorSlot]) -> None:
+        """Answer the control plane's entrypoint probes for ``slots`` (``entrypoint_probe``), until
+        cancelled."""
+        await answer_probes(
+            self.bus, lambda: {s.id: s.resource_classes for s in slots}, self.python, self.runner_environ
+        )
 
 
 class ExecutorSlot:
@@ -231,7 +244,7 @@ class ExecutorSlot:
                 s.artifacts_dir,
                 python=s.python,
                 threads=s.threads,
-                env={**training_environ(os.environ), **s.env},  # PYTHONPATH: the forks import from here
+                env=s.runner_environ(),  # PYTHONPATH: the forks import from here
             )
         return self._forks
 

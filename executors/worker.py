@@ -102,6 +102,8 @@ class ExecutorWorker:
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.main(), name=f"arq-{rc}"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="executor-heartbeat"))
+        probes = self.services.answer_probes(self.slots)
+        self._tasks.append(asyncio.create_task(probes, name="entrypoint-probes"))
         log.info("worker consumes %s with %d slot(s)", ", ".join(self.resource_classes), len(self.slots))
 
     async def stop(self, grace: float | None = None) -> list[str]:

@@ -22,7 +22,7 @@ from ptw.domain.services import (
 )
 from ptw.domain.services.artifacts import ArtifactService
 from ptw.domain.services.optimization_driver import OptimizationDriver
-from ptw.domain.services.workflows import WorkflowSpec
+from ptw.domain.services.workflows import EntrypointCheck, WorkflowSpec
 from ptw.infra.db.database import Database
 from ptw.infra.live.memory_bus import InMemoryEventBus
 from ptw.infra.live.memory_registry import InMemoryExecutorRegistry
@@ -210,7 +210,7 @@ async def bootstrap(settings: Settings | None = None, *, migrate: bool = False) 
         bus=bus,
         queue=queue,
         access=AccessService(uow, bus),
-        workflows=WorkflowService(uow, validator),
+        workflows=WorkflowService(uow, validator, EntrypointCheck(bus, registry)),
         runs=RunService(uow, bus, queue, validator, quotas=quotas),
         metrics=metrics,
         execution=ExecutionService(uow, bus, queue, settings.max_attempts, files=files, quotas=quotas),

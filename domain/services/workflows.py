@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -9,7 +10,15 @@ from typing import Any
 from ptw.domain.artifacts import Retention
 from ptw.domain.clock import new_id, utcnow
 from ptw.domain.errors import BadInput, Conflict, NotFound
-from ptw.domain.ports import Page, PageRequest, ParamsValidator, UnitOfWorkFactory
+from ptw.domain.events import EXECUTORS_TOPIC, EntrypointAnswered, EntrypointProbed, probe_topic
+from ptw.domain.ports import (
+    EventBus,
+    ExecutorRegistry,
+    Page,
+    PageRequest,
+    ParamsValidator,
+    UnitOfWorkFactory,
+)
 from ptw.domain.tenancy import Actor, Role
 from ptw.domain.workflows import Workflow, check_entrypoint, check_resources, check_workflow_name
 
@@ -31,9 +40,52 @@ class WorkflowSpec:
 
 
 @dataclass
+class EntrypointCheck:
+    """Asks the executors that would run a workflow whether they can import its entrypoint's module.
+
+    The executors import training code from their own environment, never the API's, so only they can
+    tell. Each executor process that serves the workflow's resource class (and pool) answers for its
+    slots; the check ends at the first executor that can import it, or once every live one has answered,
+    or after ``wait`` seconds. With no executor alive, or none answering, nothing can be said: the
+    workflow is registered, and a run of it fails at its start if the module is missing."""
+
+    bus: EventBus
+    registry: ExecutorRegistry
+    wait: float = 5.0
+
+    async def problem(self, workflow: Workflow) -> str | None:
+        """Why no executor that answered can import the entrypoint; None when one can, or none said."""
+        resource_class = workflow.resources.resource_class
+        alive = {e.id for e in await self.registry.alive() if resource_class in e.resource_classes}
+        if not alive:
+            return None
+        probe = new_id()
+        problems: list[str] = []
+        async with self.bus.subscribe([probe_topic(probe)]) as answers:
+            await self.bus.publish(
+                [EXECUTORS_TOPIC], EntrypointProbed(probe, workflow.entrypoint, resource_class)
+            )
+            try:
+                async with asyncio.timeout(self.wait):
+                    async for answer in answers:
+                        if not isinstance(answer, EntrypointAnswered) or answer.probe_id != probe:
+                            continue
+                        if answer.problem is None:
+                            return None
+                        problems.append(answer.problem)
+                        alive.difference_update(answer.executors)
+                        if not alive:
+                            break
+            except TimeoutError:
+                pass
+        return "; ".join(dict.fromkeys(problems)) if problems else None
+
+
+@dataclass
 class WorkflowService:
     uow: UnitOfWorkFactory
     validator: ParamsValidator
+    entrypoints: EntrypointCheck | None = None
 
     async def register(
         self, actor: Actor, project_id: str | None, spec: WorkflowSpec, retention: Retention | None = None
@@ -42,6 +94,14 @@ class WorkflowService:
         project_id = actor.default_project(project_id)
         actor.require(project_id, Role.MEMBER)
         workflow = self._build(spec, project_id)
+        problem = await self.entrypoints.problem(workflow) if self.entrypoints else None
+        if problem is not None:
+            raise BadInput(
+                f"entrypoint {workflow.entrypoint!r} cannot be imported by the executors that would run it "
+                f"({problem}); they import it from their own environment: install the package where "
+                "`ptw serve` / `ptw worker` run, or put its directory on their PYTHONPATH",
+                field="entrypoint",
+            )
         async with self.uow() as uow:
             if await uow.projects.get(project_id) is None:
                 raise NotFound.of("Project", project_id)

@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ptw.domain.events import (
+    EntrypointAnswered,
+    EntrypointProbed,
     Event,
     KeyRevoked,
     MetricsRecorded,
@@ -21,7 +23,15 @@ from ptw.domain.events import (
 from ptw.domain.metrics import MetricBatch, Series
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    cls.__name__: TypeAdapter(cls) for cls in (RunChanged, RunLogged, KeyRevoked, OptimizationProgressed)
+    cls.__name__: TypeAdapter(cls)
+    for cls in (
+        RunChanged,
+        RunLogged,
+        KeyRevoked,
+        OptimizationProgressed,
+        EntrypointProbed,
+        EntrypointAnswered,
+    )
 }
 
 

@@ -142,16 +142,32 @@ async def test_a_failing_run_fails_with_its_traceback(server: Server) -> None:
     assert "ValueError" in run["error"] and "Traceback" in run["error"]
 
 
-async def test_an_entrypoint_that_does_not_import_fails_clearly(server: Server) -> None:
+REGISTER = "mutation($i: RegisterWorkflowInput!) { registerWorkflow(input: $i) { id entrypoint } }"
+
+
+async def executors_announced(client: GraphQLClient, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while not (await client.execute("{ executorPool { executors { id } } }"))["executorPool"]["executors"]:
+        assert time.monotonic() < deadline, "the local executors never announced themselves"
+        await asyncio.sleep(0.2)
+
+
+async def test_an_entrypoint_the_executors_cannot_import_is_refused_at_registration(server: Server) -> None:
     client = server.client()
-    registered = await client.execute(
-        "mutation($i: RegisterWorkflowInput!) { registerWorkflow(input: $i) { id } }",
-        {"i": {"name": "e2e-missing", "entrypoint": "no_such_package.train:main"}},
+    await executors_announced(client)
+    with pytest.raises(GraphQLError) as refused:
+        await client.execute(
+            REGISTER, {"i": {"name": "e2e-missing", "entrypoint": "no_such_package.train:main"}}
+        )
+    assert refused.value.code == "BAD_USER_INPUT"
+    message = str(refused.value)
+    assert "No module named 'no_such_package'" in message and "PYTHONPATH" in message
+    assert refused.value.errors[0]["extensions"].get("field") == "entrypoint"
+    # A module the executors have (tests/ is on their path) registers.
+    fine = await client.execute(
+        REGISTER, {"i": {"name": "e2e-found", "entrypoint": "tests.workflows.sample:raises"}}
     )
-    data = await client.execute(START, {"input": {"workflowId": registered["registerWorkflow"]["id"]}})
-    run = await wait_for(client, data["startRun"]["id"], {"SUCCEEDED", "FAILED"})
-    assert run["status"] == "FAILED"
-    assert "no_such_package" in run["error"]
+    assert fine["registerWorkflow"]["entrypoint"] == "tests.workflows.sample:raises"
 
 
 async def test_a_long_tiny_lm_run_is_cancelled(server: Server) -> None:

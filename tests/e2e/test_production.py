@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ptw.client import GraphQLClient
+from ptw.client import GraphQLClient, GraphQLError
 from tests.e2e.conftest import Production, Server, Worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -55,6 +55,22 @@ async def test_executor_pool_on_either_replica_shows_the_worker(
         async with httpx.AsyncClient(timeout=10) as http:
             ready = await http.get(f"{replica.url}/readyz")
         assert ready.json() == {"status": "ok", "database": True, "redis": True}
+
+
+async def test_a_workflow_the_worker_cannot_import_is_refused_through_either_replica(
+    stack: tuple[Server, Server, Worker],
+) -> None:
+    a, b, worker = stack
+    await wait_for_worker(a.client(), worker)
+    register = "mutation($i: RegisterWorkflowInput!) { registerWorkflow(input: $i) { id } }"
+    with pytest.raises(GraphQLError) as refused:
+        await b.client().execute(
+            register, {"i": {"name": "prod-missing", "entrypoint": "nowhere_pkg.x:main"}}
+        )
+    assert refused.value.code == "BAD_USER_INPUT"
+    assert "No module named 'nowhere_pkg'" in str(refused.value)
+    found = {"name": "prod-found", "entrypoint": "tests.workflows.sample:raises"}
+    assert (await a.client().execute(register, {"i": found}))["registerWorkflow"]["id"]
 
 
 async def test_a_subscriber_on_replica_b_follows_live_a_run_started_through_replica_a(
