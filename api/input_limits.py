@@ -18,16 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    ArgumentNode,
     DocumentNode,
     FieldNode,
     GraphQLError,
+    InlineFragmentNode,
     ListValueNode,
     ObjectValueNode,
     StringValueNode,
     ValueNode,
-    Visitor,
-    visit,
 )
 from strawberry.extensions import SchemaExtension
 
@@ -81,28 +79,29 @@ def value_problem(value: object, path: str, limits: InputLimits) -> tuple[str, s
     return None
 
 
-class _Literals(Visitor):
-    """The literal values of a document's arguments, each with its path (``startRun.input.params``)."""
+def _arguments(document: DocumentNode) -> Iterator[tuple[str, ValueNode]]:
+    """The literal values of a document's arguments, each with its path (``startRun.input.params``).
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: list[str] = []
-        self.found: list[tuple[str, ValueNode]] = []
-
-    def enter_field(self, node: FieldNode, *_: object) -> None:
-        self.fields.append((node.alias or node.name).value)
-
-    def leave_field(self, *_: object) -> None:
-        self.fields.pop()
-
-    def enter_argument(self, node: ArgumentNode, *_: object) -> None:
-        self.found.append((".".join([*self.fields, node.name.value]), node.value))
+    A walk of selection sets by hand, not graphql-core's ``visit``: the generic visitor costs ~10 times as
+    much per node, and this runs on every document before its shape is measured."""
+    stack: list[tuple[tuple[str, ...], Any]] = [
+        ((), d.selection_set) for d in document.definitions if getattr(d, "selection_set", None)
+    ]
+    while stack:
+        fields, selection_set = stack.pop()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                path = (*fields, (selection.alias or selection.name).value)
+                for argument in selection.arguments or ():
+                    yield ".".join([*path, argument.name.value]), argument.value
+                if selection.selection_set is not None:
+                    stack.append((path, selection.selection_set))
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append((fields, selection.selection_set))
 
 
 def literal_problem(document: DocumentNode, limits: InputLimits) -> tuple[str, str] | None:
-    literals = _Literals()
-    visit(document, literals)
-    for name, node in literals.found:
+    for name, node in _arguments(document):
         for where, inner, depth in _walk(node, name):
             if depth > limits.max_depth:
                 return where, f"is nested more than {limits.max_depth} levels deep"

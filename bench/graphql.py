@@ -32,6 +32,7 @@ from ptw.domain.services.workflows import WorkflowSpec
 from ptw.domain.tenancy import Role
 from ptw.infra.bootstrap import bootstrap
 from ptw.infra.settings import Settings
+from ptw.lifecycle import freeze_start_up_heap
 
 PAGE = """query($first: Int!) {
   runs(first: $first) { edges { node { id status params createdAt
@@ -74,6 +75,7 @@ async def one_mode(args: argparse.Namespace, with_redis: bool) -> dict[str, obje
         try:
             key = await seed(services, args.runs, args.keys, args.steps)
             app = create_app(services)
+            freeze_start_up_heap()  # as `ptw serve` does before it serves
             headers = {"Authorization": f"Bearer {key}"}
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://bench"

@@ -48,7 +48,7 @@ def hostile_bodies(run_id: str) -> dict[str, Callable[[], bytes]]:
     def graphql(query: str, variables: dict[str, Any] | None = None) -> Callable[[], bytes]:
         return lambda: json.dumps({"query": query, "variables": variables or {}}).encode()
 
-    points = [{"key": f"k{i % 20}", "step": i, "value": 0.5} for i in range(1000)]
+    points = [{"key": f"k{i % 20}", "step": i, "value": 0.5} for i in range(250)]  # the input list limit
     return {
         "fragment spreads, 20 levels": graphql(spreads(20)),
         "fragment spreads, 39 levels": graphql(spreads(39)),
@@ -56,8 +56,9 @@ def hostile_bodies(run_id: str) -> dict[str, Callable[[], bytes]]:
         "params nested 300 deep": graphql(
             'mutation($p: JSON) { startRun(input: {workflowId: "x", params: $p}) { id } }', {"p": nested(300)}
         ),
-        "logMetrics, 1,000 points (accepted)": graphql(LOG, {"r": run_id, "p": points}),
-        "logMetrics, 5,000 points (refused)": graphql(LOG, {"r": run_id, "p": points * 5}),
+        "logMetrics, 250 points (accepted)": graphql(LOG, {"r": run_id, "p": points}),
+        "logMetrics, 1,000 points (refused)": graphql(LOG, {"r": run_id, "p": points * 4}),
+        "logMetrics, 20,000 points (refused)": graphql(LOG, {"r": run_id, "p": points * 80}),
         "200 KB nested body": lambda: (
             b'{"query": "{ viewer { id } }", "variables": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
         ),

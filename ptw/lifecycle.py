@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -17,6 +18,15 @@ from ptw.infra.bootstrap import Services
 from ptw.infra.ingest.metric_ingester import MetricIngester
 
 log = logging.getLogger(__name__)
+
+
+def freeze_start_up_heap() -> None:
+    """Move what start-up built (modules, the schema, torch, the engine) out of the garbage collector's
+    sight: it lives as long as the process. A full collection while serving then walks only what requests
+    made; before, one started by a request's allocations walked ~220,000 objects and held a replica's event
+    loop for 100-200 ms (the second of two 12 KB documents: 250 ms instead of 35)."""
+    gc.collect()
+    gc.freeze()
 
 
 @asynccontextmanager

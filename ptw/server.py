@@ -15,7 +15,7 @@ from ptw.api.errors import RedactDatabaseErrors
 from ptw.executors.pool import LocalExecutorPool
 from ptw.infra.bootstrap import bootstrap
 from ptw.infra.settings import Settings
-from ptw.lifecycle import background_services, optimization_driving, prune_advisor
+from ptw.lifecycle import background_services, freeze_start_up_heap, optimization_driving, prune_advisor
 from ptw.local_key import ensure_local_admin_key
 from ptw.worker import executor_worker
 
@@ -116,4 +116,5 @@ async def serve(
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         lifespan="on",
     )
+    freeze_start_up_heap()
     await uvicorn.Server(config).serve()

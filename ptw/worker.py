@@ -19,7 +19,7 @@ from ptw.executors.worker import ExecutorWorker
 from ptw.infra.bootstrap import Services, bootstrap
 from ptw.infra.queue.arq_queue import RUN_FUNCTION, ArqJobQueue
 from ptw.infra.settings import Settings
-from ptw.lifecycle import background_services, prune_advisor
+from ptw.lifecycle import background_services, freeze_start_up_heap, prune_advisor
 
 console = Console(stderr=True)
 
@@ -78,6 +78,7 @@ async def run_worker(settings: Settings) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactDatabaseErrors())
     services = await bootstrap(settings)
+    freeze_start_up_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
