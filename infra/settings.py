@@ -40,9 +40,7 @@ class Settings(BaseSettings):
     max_input_depth: int = Field(default=32, ge=2, description="nesting of one input value (JSON params)")
     # 250: strawberry turns each item of a list of input objects into a Python object on the event loop
     # (~0.15 ms a logMetrics point on a 2-core VM), so a list of 1,000 held a replica for ~150 ms.
-    max_input_list: int = Field(
-        default=250, ge=10, description="items of one input list (logMetrics points)"
-    )
+    max_input_list: int = Field(default=250, ge=10, description="items of one input list (logMetrics points)")
     rate_limit: float = Field(default=100.0, ge=0, description="operations a second per API key; 0: off")
     rate_limit_burst: int | None = Field(default=None, ge=1, description="default: 10 seconds' worth")
     auth_failure_rate: float = Field(
