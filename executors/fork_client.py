@@ -71,6 +71,20 @@ class ForkServerClient:
         env: Mapping[str, str] | None = None,
         within: float = 120.0,
     ) -> ForkServerClient:
+        client = await cls.spawn(artifacts_dir, python=python, threads=threads, env=env)
+        await client.ready(within)
+        return client
+
+    @classmethod
+    async def spawn(
+        cls,
+        artifacts_dir: Path,
+        *,
+        python: str = sys.executable,
+        threads: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ForkServerClient:
+        """The server's process started, importing torch; ``ready`` waits for it to be done."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         command = [python, "-m", "ptw.executors.fork_server", "--control-fd", str(theirs.fileno())]
         command += ["--artifacts-dir", str(artifacts_dir)]
@@ -94,16 +108,22 @@ class ForkServerClient:
         ours.setblocking(False)
         client = cls(process, ours)
         client._logging = asyncio.create_task(client._log_stderr())
+        return client
+
+    async def ready(self, within: float = 120.0) -> ForkServerClient:
+        """Once the server said it is ready to fork (torch imported); ForkFailed if it never does."""
+        if self._reading is not None:
+            return self
         try:
-            ready = await asyncio.wait_for(client._receive(), within)
+            ready = await asyncio.wait_for(self._receive(), within)
         except (TimeoutError, OSError) as exc:
-            await client.close()
+            await self.close()
             raise ForkFailed(f"the fork server did not become ready within {within:.0f} s: {exc!r}") from None
         if ready is None or ready.get("kind") != fork_server.READY:
-            await client.close()
-            raise ForkFailed(f"the fork server exited before it was ready (exit {process.returncode})")
-        client._reading = asyncio.create_task(client._read_replies())
-        return client
+            await self.close()
+            raise ForkFailed(f"the fork server exited before it was ready (exit {self.process.returncode})")
+        self._reading = asyncio.create_task(self._read_replies())
+        return self
 
     @property
     def alive(self) -> bool:

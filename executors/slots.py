@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,7 @@ from ptw.executors.entrypoint_probe import answer_probes
 from ptw.executors.fork_client import ForkFailed, ForkServerClient
 from ptw.executors.gang import Gang, NotPlaced, follow
 from ptw.executors.supervisor import DRAIN, PruneAdvisor, RunSupervisor, SupervisionLimits
-from ptw.executors.warm_runner import RunnerFailed, WarmRunner, training_environ
+from ptw.executors.warm_runner import RunnerFailed, WarmRunner, training_environ_with
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +71,7 @@ class SlotServices:
     pools: tuple[str, ...] = ()
 
     def runner_environ(self) -> dict[str, str]:
-        """The environment of the processes that run training code: this process's, without the control
-        plane's credentials, plus the executor's own settings."""
-        return {**training_environ(os.environ), **self.env}
+        return training_environ_with(self.env)
 
     async def answer_probes(self, slots: Sequence[ExecutorSlot]) -> None:
         """Answer the control plane's entrypoint probes for ``slots`` (``entrypoint_probe``), until
@@ -235,7 +232,16 @@ class ExecutorSlot:
             if runner is not None:
                 runner.signal(signal.SIGKILL)
 
+    def adopt_fork_server(self, forks: ForkServerClient) -> None:
+        """Take a fork server started for this slot before the slot existed (``ptw worker`` starts them
+        first thing, so torch is imported while the worker itself starts)."""
+        if self._forks is None:
+            self._forks = forks
+
     async def _fork_server(self) -> ForkServerClient:
+        if self._forks is not None and not self._forks.alive:
+            with contextlib.suppress(ForkFailed):
+                await self._forks.ready()  # an adopted server may still be importing torch
         if self._forks is None or not self._forks.alive:
             if self._forks is not None:
                 await self._forks.close(0.5)

@@ -233,3 +233,9 @@ CONTROL_PLANE_SECRETS = ("PTW_DATABASE_URL", "PTW_REDIS_URL", "PTW_TEST_POSTGRES
 def training_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The server's environment without the control plane's own credentials."""
     return {k: v for k, v in environ.items() if k not in CONTROL_PLANE_SECRETS}
+
+
+def training_environ_with(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the processes that run training code: this process's, without the control
+    plane's credentials, plus the executor's own settings (``extra``)."""
+    return {**training_environ(os.environ), **extra}

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ptw.api.errors import RedactDatabaseErrors
 from ptw.executors.device import resource_classes_for, threads_per_slot
+from ptw.executors.fork_client import ForkServerClient
 from ptw.executors.slots import SlotServices
 from ptw.executors.worker import ExecutorWorker
 from ptw.infra.bootstrap import Services, bootstrap
@@ -71,13 +72,19 @@ def executor_worker(
     return worker
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, fork_servers: Sequence[ForkServerClient] = ()) -> None:
+    """``fork_servers``: started for the slots before this module was even imported (``early_fork_servers``);
+    the slots adopt them, and those left over are closed."""
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactDatabaseErrors())
-    services = await bootstrap(settings)
+    try:
+        services = await bootstrap(settings)
+    except BaseException:
+        await asyncio.gather(*(forks.close(0.5) for forks in fork_servers), return_exceptions=True)
+        raise
     freeze_start_up_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,6 +92,8 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         worker = executor_worker(services, settings.worker_slots)
+        for slot, forks in zip(worker.slots, fork_servers, strict=False):
+            slot.adopt_fork_server(forks)
         async with background_services(services):
             console.print(f"Warming {settings.worker_slots} slot(s)...")
             starting = asyncio.create_task(worker.start())

@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Sequence
 
 import optuna
-from optuna.importance import FanovaImportanceEvaluator
 from optuna.trial import TrialState, create_trial
 
 from ptw.domain.optimizations import Direction, Optimization, OptimizationResult, ResultState
@@ -26,6 +25,10 @@ class OptunaImportance:
     def importance(
         self, optimization: Optimization, trials: Sequence[OptimizationResult]
     ) -> dict[str, float]:
+        # Imported here: optuna.importance brings scikit-learn and SciPy, ~1.6 s that every `ptw worker`
+        # and `ptw serve` start paid at import although only a search's page asks for importance.
+        from optuna.importance import FanovaImportanceEvaluator
+
         distributions = {name: _distribution(p) for name, p in parse_space(optimization.space).items()}
         complete = [t for t in trials if t.state is ResultState.COMPLETE and t.value is not None]
         if len(complete) < MIN_COMPLETE_TRIALS or not distributions:

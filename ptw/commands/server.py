@@ -70,9 +70,25 @@ def worker(
         policy = ScalingPolicy(minimum, maximum, idle_timeout, slots=settings.worker_slots)
         run_or_exit(run_autoscaler(settings, policy))
         return
+    run_or_exit(_worker(settings))
+
+
+async def _worker(settings: Settings) -> None:
+    """The slots' fork servers are started first: they import torch (seconds) while this process imports
+    and wires the control plane's side, instead of after it (a cold start ~1 s shorter)."""
+    from ptw.executors.device import threads_per_slot
+    from ptw.executors.fork_client import ForkServerClient
+    from ptw.executors.warm_runner import training_environ_with
+
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    threads, env = threads_per_slot(settings.worker_slots), training_environ_with(settings.runner_env())
+    forks = [
+        await ForkServerClient.spawn(settings.artifacts_dir, threads=threads, env=env)
+        for _ in range(settings.worker_slots)
+    ]
     from ptw.worker import run_worker
 
-    run_or_exit(run_worker(settings))
+    await run_worker(settings, forks)
 
 
 def db_upgrade() -> None:
