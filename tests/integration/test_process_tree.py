@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from ptw.domain.runs import RunStatus
 from ptw.domain.tenancy import Actor
 from ptw.executors.pool import LocalExecutorPool
-from ptw.executors.process_tree import read_proc
+from ptw.executors.process_tree import all_processes, children_of, descendants, end_processes, read_proc
 from ptw.executors.supervisor import SupervisionLimits
 from ptw.infra.bootstrap import Services
 from tests.fixtures.runs import finished, start_run, wait_for
@@ -98,3 +99,28 @@ async def test_a_run_within_its_memory_limit_is_left_alone(
     run = await start_run(services, actor, f"{PROCESSES}:escapes", {"pids": str(tmp_path)}, memory_mb=2000)
     run = await finished(services, actor, run.id, within=60)
     assert run.status is RunStatus.SUCCEEDED, run.error
+
+
+def test_the_walk_down_the_children_files_finds_what_a_scan_of_every_process_finds(tmp_path: Path) -> None:
+    """A shell with two children, one of them in a session of its own with a child of its own."""
+    script = "sleep 30 & setsid sh -c 'sleep 30 & wait' & wait"
+    shell = subprocess.Popen(["sh", "-c", script])
+    try:
+        deadline = time.monotonic() + 5
+        while len(descendants(shell.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        walked = sorted(p.pid for p in descendants(shell.pid))
+        by_parent: dict[int, list[int]] = {}
+        for proc in all_processes():
+            by_parent.setdefault(proc.ppid, []).append(proc.pid)
+        scanned, frontier = [], [shell.pid]
+        while frontier:
+            for child in by_parent.get(frontier.pop(), []):
+                scanned.append(child)
+                frontier.append(child)
+        assert len(walked) >= 3 and walked == sorted(scanned)  # sleep, the new session's sh and its sleep
+        assert children_of(shell.pid) is not None  # this kernel keeps the children files: the walk ran
+    finally:
+        end_processes(descendants(shell.pid), 0.5)
+        shell.kill()
+        shell.wait()
