@@ -36,6 +36,33 @@ MAX_DELIVERIES = 1_000_000_000
 OnInterrupted = Callable[[list[str]], Awaitable[object]]
 
 
+class PromptWorker(Worker):
+    """arq's Worker, whose poll loop also wakes when a job of this executor ends, instead of sleeping out
+    its poll delay with a slot free: the runs of a burst, queued behind busy slots, start the moment a slot
+    can take them. (arq polls only while it has room: with every slot busy it sleeps ``poll_delay`` and
+    looks again.) ``wakes`` are the events of every Worker sharing these slots."""
+
+    def __init__(self, *args: Any, wakes: list[asyncio.Event], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wake = asyncio.Event()
+        self.wakes = wakes
+        wakes.append(self.wake)
+
+    async def main(self) -> None:
+        # arq's main, with its poll() replaced (the pool is given: nothing to create, no start-up hook).
+        self.ctx["redis"] = self.pool
+        while True:
+            self.wake.clear()
+            await self._poll_iteration()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_delay_s)
+
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        super()._release_sem_dec_counter_on_complete()
+        for wake in self.wakes:
+            wake.set()
+
+
 class ExecutorWorker:
     """Slots (one warm runner each) shared by one arq ``Worker`` per resource class they can serve."""
 
@@ -79,8 +106,10 @@ class ExecutorWorker:
             self._free.put_nowait(slot)
         # One gate over all queues: arq counts jobs per Worker, but the slots are shared by the classes.
         gate = asyncio.BoundedSemaphore(len(self.slots))
+        wakes: list[asyncio.Event] = []
         for rc in self.resource_classes:
-            worker = Worker(
+            worker = PromptWorker(
+                wakes=wakes,
                 functions=[
                     func(self._run_attempt, name=self.function_name),
                     func(self._run_node, name=NODE_FUNCTION),

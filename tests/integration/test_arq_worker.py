@@ -210,3 +210,24 @@ async def test_a_pool_bound_worker_takes_its_pools_runs_and_never_another_pools(
     assert done.status is RunStatus.SUCCEEDED and done.executor is not None
     assert done.executor.startswith("test-1")
     assert (await services.runs.get_run(actor, other.id)).status is RunStatus.QUEUED
+
+
+async def test_a_run_queued_behind_a_busy_slot_starts_when_the_slot_frees_not_at_the_next_poll(
+    services: Services, actor: Actor
+) -> None:
+    """arq polls only while it has room; with its one slot busy it would sleep out its poll delay (30 s
+    here) before it looked at the queue again. The worker wakes its poll when a job ends."""
+    first = await start_run(services, actor, "sleeps", {"seconds": 1.5})
+    worker = executor_worker(services, 1, env={"PYTHONPATH": str(REPO)}, name="prompt")
+    worker.poll_delay = 30.0
+    await worker.start()  # its first poll takes the first run
+    try:
+        await wait_for(services, actor, first.id, lambda r: r.status is RunStatus.RUNNING)
+        second = await start_run(services, actor, "sleeps", {"seconds": 0})  # queued: the slot is busy
+        ended = await wait_for(services, actor, first.id, lambda r: r.status.terminal)
+        started = await wait_for(services, actor, second.id, lambda r: r.status.terminal, within=20)
+        assert ended.status is RunStatus.SUCCEEDED and started.status is RunStatus.SUCCEEDED
+        assert ended.finished_at is not None and started.started_at is not None
+        assert (started.started_at - ended.finished_at).total_seconds() < 5  # not the 30 s poll
+    finally:
+        await worker.stop(grace=3)
