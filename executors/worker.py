@@ -174,15 +174,20 @@ class ExecutorWorker:
             await self.on_interrupted(interrupted)
         return list(dict.fromkeys([*stopped, *interrupted]))
 
-    async def _run_attempt(self, ctx: dict[str, Any], run_id: str, attempt: int) -> bool:
+    async def _run_attempt(
+        self, ctx: dict[str, Any], run_id: str, attempt: int, nodes: int | None = None
+    ) -> bool:
         """The arq job: True when the attempt ran here (to its end, or handed back by a drain), False when
-        the delivery was stale or a duplicate."""
+        the delivery was stale or a duplicate. ``nodes``: the run's, given at enqueue (a job enqueued
+        without it is looked up: a multi-node run needs its gang before the claim)."""
         slot = await self._free.get()
         if self._stopping.is_set():  # picked just before the drain began: leave it to another worker
             self._free.put_nowait(slot)
             raise Retry(defer=0)
         renewal = asyncio.create_task(self._renew_in_progress(str(ctx["job_id"])))
         try:
+            if nodes == 1:
+                return await slot.execute(run_id, attempt)
             job = await self.services.execution.node_job(run_id, attempt, claimed=False)
             if job is not None and job.resources.nodes > 1:
                 gang = self._gang(job.resource_class)

@@ -62,6 +62,7 @@ class ArqJobQueue:
             RUN_FUNCTION,
             job.run_id,
             job.attempt,
+            nodes=job.resources.nodes,  # a single-node job starts without reading the run first
             _job_id=redis_keys.run_job_id(self.prefix, job.run_id, job.attempt),
             _queue_name=queue,
             _expires=JOB_EXPIRES,
