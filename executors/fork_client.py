@@ -60,6 +60,7 @@ class ForkServerClient:
         self._lock = asyncio.Lock()
         self._reading: asyncio.Task[None] | None = None
         self._logging: asyncio.Task[None] | None = None
+        self.launch: tuple[str, str, int | None, dict[str, str]] | None = None  # see started_with
 
     @classmethod
     async def start(
@@ -107,8 +108,15 @@ class ForkServerClient:
             theirs.close()
         ours.setblocking(False)
         client = cls(process, ours)
+        client.launch = (python, str(artifacts_dir), threads, dict(env or os.environ))
         client._logging = asyncio.create_task(client._log_stderr())
         return client
+
+    def started_with(
+        self, artifacts_dir: Path, python: str, threads: int | None, env: Mapping[str, str]
+    ) -> bool:
+        """Whether this server was started as ``start`` would start it with these arguments."""
+        return self.launch == (python, str(artifacts_dir), threads, dict(env))
 
     async def ready(self, within: float = 120.0) -> ForkServerClient:
         """Once the server said it is ready to fork (torch imported); ForkFailed if it never does."""

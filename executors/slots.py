@@ -232,11 +232,20 @@ class ExecutorSlot:
             if runner is not None:
                 runner.signal(signal.SIGKILL)
 
-    def adopt_fork_server(self, forks: ForkServerClient) -> None:
+    async def adopt_fork_server(self, forks: ForkServerClient) -> None:
         """Take a fork server started for this slot before the slot existed (``ptw worker`` starts them
-        first thing, so torch is imported while the worker itself starts)."""
-        if self._forks is None:
+        first thing, so torch is imported while the worker itself starts); one started otherwise than this
+        slot would start it (interpreter, artifacts, threads, environment) is closed instead."""
+        s = self.services
+        if self._forks is None and forks.started_with(
+            s.artifacts_dir, s.python, s.threads, s.runner_environ()
+        ):
             self._forks = forks
+            return
+        log.warning(
+            "executor %s: the fork server started early does not fit this slot; starting its own", self.id
+        )
+        await forks.close(0.5)
 
     async def _fork_server(self) -> ForkServerClient:
         if self._forks is not None and not self._forks.alive:

@@ -218,7 +218,7 @@ async def runner_environ(env: Mapping[str, str] | None) -> tuple[dict[str, str],
     """A runner's environment (the server's, less its secrets, plus ``env``), and the GPU it leased.
     Each run its own GPU: the runner sees only the one it leased (as cuda:0) until it exits.
     (The first call asks nvidia-smi, so it runs off the event loop.)"""
-    child_env = {**training_environ(os.environ), **(env or {}), "PYTHONUNBUFFERED": "1"}
+    child_env = {**training_environ_with(env or {}), "PYTHONUNBUFFERED": "1"}
     gpu = None if VISIBLE_DEVICES in (env or {}) else (await asyncio.to_thread(runner_gpus)).lease()
     if gpu is not None:
         child_env.update(gpu.env())

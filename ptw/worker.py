@@ -73,8 +73,8 @@ def executor_worker(
 
 
 async def run_worker(settings: Settings, fork_servers: Sequence[ForkServerClient] = ()) -> None:
-    """``fork_servers``: started for the slots before this module was even imported (``early_fork_servers``);
-    the slots adopt them, and those left over are closed."""
+    """``fork_servers``: started for the slots before this module was even imported (``ptw worker``'s
+    command does it); each slot adopts one, and they are closed if the worker cannot start."""
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -93,7 +93,7 @@ async def run_worker(settings: Settings, fork_servers: Sequence[ForkServerClient
     try:
         worker = executor_worker(services, settings.worker_slots)
         for slot, forks in zip(worker.slots, fork_servers, strict=False):
-            slot.adopt_fork_server(forks)
+            await slot.adopt_fork_server(forks)
         async with background_services(services):
             console.print(f"Warming {settings.worker_slots} slot(s)...")
             starting = asyncio.create_task(worker.start())

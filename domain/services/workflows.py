@@ -68,7 +68,7 @@ class EntrypointCheck:
             try:
                 async with asyncio.timeout(self.wait):
                     async for answer in answers:
-                        if not isinstance(answer, EntrypointAnswered) or answer.probe_id != probe:
+                        if not isinstance(answer, EntrypointAnswered):
                             continue
                         if answer.problem is None:
                             return None

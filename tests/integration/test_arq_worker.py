@@ -17,6 +17,7 @@ from arq.jobs import Job
 from ptw.domain.runs import Run, RunJob, RunStatus
 from ptw.domain.services.workflows import WorkflowSpec
 from ptw.domain.tenancy import Actor, Role
+from ptw.executors.fork_client import ForkServerClient
 from ptw.executors.worker import ExecutorWorker
 from ptw.infra import redis_keys
 from ptw.infra.bootstrap import Services
@@ -229,5 +230,20 @@ async def test_a_run_queued_behind_a_busy_slot_starts_when_the_slot_frees_not_at
         assert ended.status is RunStatus.SUCCEEDED and started.status is RunStatus.SUCCEEDED
         assert ended.finished_at is not None and started.started_at is not None
         assert (started.started_at - ended.finished_at).total_seconds() < 5  # not the 30 s poll
+    finally:
+        await worker.stop(grace=3)
+
+
+async def test_a_fork_server_started_early_is_adopted_only_by_a_slot_it_fits(services: Services) -> None:
+    worker = executor_worker(services, 1, env={"PYTHONPATH": str(REPO)}, name="early")
+    slot, s = worker.slots[0], worker.services
+    fitting = await ForkServerClient.spawn(s.artifacts_dir, threads=s.threads, env=s.runner_environ())
+    other = await ForkServerClient.spawn(s.artifacts_dir, threads=s.threads, env={"PYTHONPATH": "/elsewhere"})
+    try:
+        await slot.adopt_fork_server(other)
+        assert other.process.returncode is not None  # closed: it would import from the wrong place
+        await slot.adopt_fork_server(fitting)
+        await worker.start()  # the slot warms its runner from the adopted server
+        assert slot._forks is fitting and fitting.alive
     finally:
         await worker.stop(grace=3)
