@@ -214,6 +214,15 @@ class AttemptRepository(Protocol):
         """Insert the attempt, or replace the stored one of the same (run, attempt)."""
         ...
 
+    async def end(self, attempt: RunAttempt) -> None:
+        """Store an ended attempt's end (outcome, reason, time) unless the stored one already ended: its
+        first end is kept. Inserted whole when none is stored. One statement, no read first."""
+        ...
+
+    async def set_device(self, run_id: str, attempt: int, device: str | None) -> None:
+        """The device the stored attempt runs on (no stored attempt: nothing)."""
+        ...
+
     async def get(self, run_id: str, attempt: int) -> RunAttempt | None: ...
     async def for_runs(self, run_ids: Sequence[str]) -> dict[str, list[RunAttempt]]:
         """Each run's attempts in order; a run without any is absent."""

@@ -15,6 +15,7 @@ from an interpreter without threads, and CUDA is initialised by each child on it
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import select
@@ -141,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import ptw.executors.sdk  # noqa: F401
 
+    # What the children inherit is kept out of their garbage collector: a full collection in a child would
+    # otherwise touch every inherited object and copy the pages they sit on (~110 ms of CPU, measured).
+    gc.collect()
+    gc.freeze()
     server = ForkServer(control, args.artifacts_dir, args.threads)
     try:
         server.serve()

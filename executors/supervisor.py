@@ -297,6 +297,8 @@ class RunSupervisor:
         await poll
 
     async def _poll_status(self) -> None:
+        # Nothing to look at before the first interval: the claim read the status a moment ago.
+        await asyncio.sleep(self.limits.status_poll)
         while not self._stop.is_set():
             try:
                 self._notice(await self.execution.status(self.job.run_id), self.job.attempt)

@@ -91,7 +91,8 @@ class ExecutionService:
             run.heartbeat_at = run.updated_at
             await uow.runs.update(run)
             await begin_attempt(uow, run, run.updated_at or utcnow())
-            checkpoint = await uow.checkpoints.latest(run_id)
+            # A run's checkpoints are its earlier attempts': a first attempt has none to resume from.
+            checkpoint = await uow.checkpoints.latest(run_id) if attempt > 1 else None
             objective = await _objective(uow, run)
             await uow.commit()
         await publish_run(self.bus, run)

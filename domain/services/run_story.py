@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from ptw.domain.ports import UnitOfWork
@@ -41,9 +40,7 @@ async def begin_attempt(uow: UnitOfWork, run: Run, at: datetime) -> None:
 
 
 async def note_device(uow: UnitOfWork, run: Run) -> None:
-    attempt = await uow.attempts.get(run.id, run.attempt)
-    if attempt is not None and attempt.device != run.device:
-        await uow.attempts.put(replace(attempt, device=run.device))
+    await uow.attempts.set_device(run.id, run.attempt, run.device)
 
 
 async def end_attempt(
@@ -55,9 +52,7 @@ async def end_attempt(
     at: datetime,
 ) -> None:
     """Say how ``attempt`` of ``run`` ended (``run`` as it was before it moved on to the next attempt)."""
-    known = await uow.attempts.get(run.id, attempt)
-    if known is None:  # begun before attempts were kept, or never claimed (ended while queued)
-        known = RunAttempt(run.id, attempt, run.started_at or at, run.executor, run.device)
-    ended = known.ended(outcome, reason, at)
-    if ended is not known:
-        await uow.attempts.put(ended)
+    # Stored whole only when it was never stored (begun before attempts were kept, or never claimed: ended
+    # while queued); a stored attempt gets its end, unless it already had one.
+    begun = RunAttempt(run.id, attempt, run.started_at or at, run.executor, run.device)
+    await uow.attempts.end(begun.ended(outcome, reason, at))

@@ -75,3 +75,39 @@ async def test_every_outcome_round_trips(uow_factory: SqlUnitOfWork.Factory, out
         await uow.commit()
     async with uow_factory() as uow:
         assert await uow.attempts.get(run.id, 1) == attempt
+
+
+async def test_an_attempt_keeps_its_first_end_and_is_stored_whole_when_never_begun(
+    uow_factory: SqlUnitOfWork.Factory,
+) -> None:
+    run = await a_run(uow_factory)
+    begun = RunAttempt(run.id, 1, T0, executor="exec-1")
+    never_begun = RunAttempt(run.id, 2, T0 + timedelta(seconds=9), executor="exec-2", device="cpu")
+    first_end = begun.ended(AttemptOutcome.CRASHED, "killed by SIGKILL", T0 + timedelta(seconds=5))
+    async with uow_factory() as uow:
+        await uow.attempts.put(begun)
+        await uow.attempts.set_device(run.id, 1, "cuda:0")
+        await uow.attempts.set_device(run.id, 3, "cpu")  # no such attempt: nothing
+        await uow.attempts.end(first_end)
+        # a later end of the same attempt (with other start fields) changes nothing
+        later = RunAttempt(run.id, 1, T0 + timedelta(seconds=1), executor="elsewhere")
+        await uow.attempts.end(later.ended(AttemptOutcome.SUCCEEDED, None, T0 + timedelta(seconds=7)))
+        await uow.attempts.end(
+            never_begun.ended(AttemptOutcome.CANCELLED, "cancelled", T0 + timedelta(seconds=9))
+        )
+        await uow.commit()
+    async with uow_factory() as uow:
+        stored = (await uow.attempts.for_runs([run.id]))[run.id]
+    assert stored == [
+        RunAttempt(
+            run.id,
+            1,
+            T0,
+            "exec-1",
+            "cuda:0",
+            T0 + timedelta(seconds=5),
+            AttemptOutcome.CRASHED,
+            "killed by SIGKILL",
+        ),
+        never_begun.ended(AttemptOutcome.CANCELLED, "cancelled", T0 + timedelta(seconds=9)),
+    ]

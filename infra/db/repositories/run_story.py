@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, select, update
 
 from ptw.domain.run_story import AttemptOutcome, RunAttempt, RunLogLine
 from ptw.infra.db.models import Base, RunAttemptRow, RunLogRow
@@ -53,21 +53,42 @@ def _attempt(row: Row[Any]) -> RunAttempt:
 
 class SqlAttemptRepository(SqlRepository):
     async def put(self, attempt: RunAttempt) -> None:
-        values = {
+        values = self._values(attempt)
+        stmt = self.upsert(run_attempts).values(values)
+        changed = {k: v for k, v in values.items() if k not in ("run_id", "attempt")}
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=["run_id", "attempt"], set_=changed)
+        )
+
+    async def end(self, attempt: RunAttempt) -> None:
+        stmt = self.upsert(run_attempts).values(self._values(attempt))
+        ending = {"ended_at": attempt.ended_at, "outcome": _outcome(attempt), "reason": attempt.reason}
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_id", "attempt"], set_=ending, where=run_attempts.c.outcome.is_(None)
+            )
+        )
+
+    async def set_device(self, run_id: str, attempt: int, device: str | None) -> None:
+        await self.session.execute(
+            update(run_attempts)
+            .where(run_attempts.c.run_id == run_id, run_attempts.c.attempt == attempt)
+            .where(run_attempts.c.device.is_distinct_from(device))
+            .values(device=device)
+        )
+
+    @staticmethod
+    def _values(attempt: RunAttempt) -> dict[str, Any]:
+        return {
             "run_id": attempt.run_id,
             "attempt": attempt.attempt,
             "executor": attempt.executor,
             "device": attempt.device,
             "started_at": attempt.started_at,
             "ended_at": attempt.ended_at,
-            "outcome": attempt.outcome.value if attempt.outcome else None,
+            "outcome": _outcome(attempt),
             "reason": attempt.reason,
         }
-        stmt = self.upsert(run_attempts).values(values)
-        changed = {k: v for k, v in values.items() if k not in ("run_id", "attempt")}
-        await self.session.execute(
-            stmt.on_conflict_do_update(index_elements=["run_id", "attempt"], set_=changed)
-        )
 
     async def get(self, run_id: str, attempt: int) -> RunAttempt | None:
         stmt = select(run_attempts).where(run_attempts.c.run_id == run_id, run_attempts.c.attempt == attempt)
@@ -86,3 +107,7 @@ class SqlAttemptRepository(SqlRepository):
         for row in await self.session.execute(stmt):
             found.setdefault(row.run_id, []).append(_attempt(row))
         return found
+
+
+def _outcome(attempt: RunAttempt) -> str | None:
+    return attempt.outcome.value if attempt.outcome else None
