@@ -1,6 +1,7 @@
 """Ingest, SDK → stored in PostgreSQL: a run logging 200,000 points in a tight loop, against raw COPY.
 
-Targets (DESIGN §10): ≥ 150,000 points/s, and ≥ 0.4 of raw asyncpg COPY measured in the same run. The
+Targets (DESIGN §10, issue 12): ≥ 1.0 of raw asyncpg row COPY of the same points measured in the same run
+(and ≥ 150,000 points/s, wave 1's). The
 product is production wiring: `ptw serve --executors 0` (which `startRun` goes to; it runs a metric
 ingester too) and a warm `ptw worker` (supervisor, Redis stream, ingester) on a fresh database and Redis
 prefix. Timed from `startRun` until every point is stored, read through the API's own `total` of each key;
@@ -130,7 +131,7 @@ async def measure(args: argparse.Namespace) -> None:
             ("training loop logging (median)", f"{statistics.median(logging):.3f} s"),
             ("product rate", f"{rate:,.0f} points/s (target ≥ 150,000)"),
             ("raw asyncpg COPY (median)", f"{c:.3f} s = {raw:,.0f} points/s"),
-            ("ratio product / raw COPY", f"{ratio:.2f} (target ≥ 0.4)"),
+            ("ratio product / raw COPY", f"{ratio:.2f} (target ≥ 1.0)"),
         ],
         {
             "points": points,
@@ -142,8 +143,8 @@ async def measure(args: argparse.Namespace) -> None:
             "ratio": round(ratio, 3),
             "logging_s": round(statistics.median(logging), 4),
             "target_points_per_s": 150_000,
-            "target_ratio": 0.4,
-            "met": rate >= 150_000 and ratio >= 0.4,
+            "target_ratio": 1.0,
+            "met": rate >= 150_000 and ratio >= 1.0,
         },
     )
 
