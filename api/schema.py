@@ -12,11 +12,11 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, ParserCache
+from strawberry.extensions import DisableIntrospection, MaxTokensLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from ptw.api.document_cache import DOCUMENTS, CachedValidation
+from ptw.api.document_cache import CachedParse, CachedValidation
 from ptw.api.document_limits import DocumentLimits, document_limit
 from ptw.api.errors import ErrorPolicy, log_unexpected
 from ptw.api.input_limits import InputLimits, input_limit
@@ -104,7 +104,7 @@ def build_schema(
     if not introspection:
         extensions.append(DisableIntrospection)
     # Last: the documents parsed and validated once (after the refusals above, which stay per request).
-    extensions += [lambda: ParserCache(maxsize=DOCUMENTS), CachedValidation]
+    extensions += [CachedParse, CachedValidation]
     built = PtwSchema(
         query=Query,
         mutation=Mutation,

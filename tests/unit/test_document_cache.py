@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 
 from ptw.api import document_cache
-from ptw.api.document_cache import CachedValidation
+from ptw.api.document_cache import CACHED_CHARS, CachedParse, CachedValidation
 
 
 @strawberry.type
@@ -38,13 +38,14 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(schema, document, rules)
 
     document_cache._validated.cache_clear()
+    document_cache._parsed.cache_clear()
     monkeypatch.setattr(document_cache, "validate_document", counting)
     yield seen
     document_cache._validated.cache_clear()
 
 
 def schema(*extensions: Any) -> strawberry.Schema:
-    return strawberry.Schema(query=Query, extensions=[*extensions, ParserCache, CachedValidation])
+    return strawberry.Schema(query=Query, extensions=[*extensions, CachedParse, CachedValidation])
 
 
 def test_a_document_sent_again_is_validated_once(validations: list[str]) -> None:
@@ -72,3 +73,20 @@ def test_a_refusal_before_validation_stands(validations: list[str]) -> None:
     refused = schema(RefuseAll).execute_sync("{ hello }")
     assert refused.data is None
     assert [e.message for e in refused.errors or []] == ["refused by policy"]
+
+
+def test_a_large_document_is_never_kept(validations: list[str]) -> None:
+    padding = "x" * CACHED_CHARS
+    query = f'{{ hello(name: "{padding}") }}'
+    for _ in range(2):
+        result = schema().execute_sync(query)
+        assert result.errors is None and result.data == {"hello": f"hello {padding}"}
+    assert validations == []  # validated by strawberry at each request, not through the cache
+    assert document_cache._parsed.cache_info().currsize == 0
+
+
+def test_the_token_limit_still_stops_the_parser(validations: list[str]) -> None:
+    limited = schema(lambda: MaxTokensLimiter(max_token_count=5))
+    result = limited.execute_sync('{ hello(name: "a") hello2: hello hello3: hello }')
+    assert result.errors and "token" in result.errors[0].message.lower()
+    assert limited.execute_sync("{ hello }").data == {"hello": "hello you"}
