@@ -204,8 +204,9 @@ class RunSupervisor:
         inbox: asyncio.Queue[protocol.Message | None] = asyncio.Queue(maxsize=256)
         reader = asyncio.create_task(self._read_messages(inbox))
         held: protocol.Message | None = None
+        ended = False  # the end of the messages was taken while coalescing: handle what came, then stop
         try:
-            while True:
+            while not ended:
                 message, held = held or await inbox.get(), None
                 if message is None:  # the end of the messages
                     return
@@ -214,6 +215,9 @@ class RunSupervisor:
                     size = sum(len(s) for s in series)
                     while size < COALESCE_POINTS and not inbox.empty():
                         following = inbox.get_nowait()
+                        if following is None:
+                            ended = True
+                            break
                         if not isinstance(following, protocol.Metrics):
                             held = following
                             break

@@ -77,6 +77,13 @@ def enters(ctx: Any) -> dict[str, Any]:
     return {"entered_at": time.time(), "device": str(ctx.device)}
 
 
+def logs_then_dies(ctx: Any) -> None:
+    """A point sent (a row logged while nothing is waiting goes at once), then the process is gone."""
+    ctx.log({"loss": 1.0}, step=0)
+    time.sleep(0.01)
+    os._exit(5)
+
+
 def dies(ctx: Any) -> None:
     print("going down", file=sys.stderr, flush=True)
     os._exit(7)
