@@ -133,29 +133,26 @@ async def test_an_entrypoint_that_cannot_be_imported_fails_the_run(
     )
 
 
-async def test_a_child_that_dies_fails_the_run_with_its_exit_and_stderr(
-    services: Services, actor: Actor, start_pool: StartPool
+@pytest.mark.parametrize(
+    ("function", "code", "points"),
+    [
+        ("dies", 7, 0),
+        # The point and the end of the messages may come together: both are handled, whatever their
+        # order (an end taken while coalescing metrics is not lost).
+        ("logs_then_dies", 5, 1),
+    ],
+)
+async def test_a_child_that_dies_fails_the_run_with_its_exit_keeping_what_it_logged(
+    services: Services, actor: Actor, start_pool: StartPool, function: str, code: int, points: int
 ) -> None:
-    run = await start_run(services, actor, "dies")
+    run = await start_run(services, actor, function)
     await start_pool()
     run = await finished(services, actor, run.id)
     assert run.status is RunStatus.FAILED
-    assert run.error is not None and "exited with code 7 without a result" in run.error
-    assert run.error.endswith("going down")
-
-
-async def test_a_child_that_dies_right_after_logging_keeps_its_point_and_fails(
-    services: Services, actor: Actor, start_pool: StartPool
-) -> None:
-    # The point and the end of the messages may come together: both are handled, whatever their order
-    # (an end taken while coalescing metrics is not lost).
-    run = await start_run(services, actor, "logs_then_dies")
-    await start_pool()
-    run = await finished(services, actor, run.id)
-    assert run.status is RunStatus.FAILED
-    assert run.error is not None and "exited with code 5 without a result" in run.error
-    assert run.started_at is not None and run.device == "cpu"
-    assert (await services.metrics.series_of(run.id, "loss")).total == 1
+    assert run.error is not None and f"exited with code {code} without a result" in run.error
+    if function == "dies":
+        assert run.error.endswith("going down")
+    assert (await services.metrics.series_of(run.id, "loss")).total == points
 
 
 async def test_cancelling_a_run_that_ignores_it_kills_the_child(
