@@ -51,6 +51,7 @@ class Loop:
     optimizer: torch.optim.Optimizer = field(init=False)
     x: torch.Tensor = field(init=False)
     y: torch.Tensor = field(init=False)
+    loss_fn: nn.Module = field(init=False)
     step: int = 0
 
     def __post_init__(self) -> None:
