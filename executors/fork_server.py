@@ -7,6 +7,11 @@ milliseconds with torch already imported, where a fresh interpreter spends secon
 what keeps dispatch warm for runs that arrive back to back. It replies ``forked {pid}`` and, when the runner
 ends, ``exited {pid, status}`` (a negative status is the signal that killed it).
 
+Its heap is moved onto transparent huge pages before the first fork (Linux 6.1+, ``MADV_COLLAPSE``;
+elsewhere nothing happens): a fork copies one page-table entry per 2 MiB instead of 512, and the child's
+exit frees as few. Measured with torch imported (148 MB of anonymous memory): fork + exit of a child that
+does a little work took 24.5 ms of CPU (parent 7.8, child 16.7), 8.3 ms on huge pages (1.1 + 7.2).
+
 The server is a child subreaper: the processes of a runner that was killed are re-parented here, and are
 ended as soon as their runner's exit is seen. No torch work runs here before a fork: the children must start
 from an interpreter without threads, and CUDA is initialised by each child on its own.
@@ -15,6 +20,7 @@ from an interpreter without threads, and CUDA is initialised by each child on it
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
@@ -31,6 +37,38 @@ from ptw.executors.process_tree import become_subreaper, descendants, end_proces
 MAX_REQUEST = 1 << 20
 FORK, FORKED, EXITED, READY = "fork", "forked", "exited", "ready"
 SWEEP_EVERY = 2.0  # seconds between looks for orphans, besides the look at each runner's exit
+
+
+MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
+HUGE_PAGE = 1 << 21
+
+
+def collapse_heap_to_huge_pages() -> int:
+    """Back this process's private anonymous memory (the C heap, Python's arenas) with 2 MiB pages, so
+    forks copy and children free 512 times fewer page-table entries. Returns the number of regions
+    collapsed; 0 where the kernel cannot (before 6.1, THP disabled, not Linux): nothing else changes.
+    No library exposes madvise(MADV_COLLAPSE) (Python's mmap.madvise works only on its own mappings)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        maps = Path("/proc/self/maps").read_text().splitlines()
+    except (OSError, AttributeError):
+        return 0
+    collapsed = 0
+    for line in maps:
+        fields = line.split()
+        name = fields[5] if len(fields) > 5 else ""
+        if fields[1] != "rw-p" or name not in ("", "[heap]"):
+            continue
+        start, end = (int(address, 16) for address in fields[0].split("-"))
+        start = (start + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)
+        end &= ~(HUGE_PAGE - 1)
+        if end > start:
+            libc.madvise(start, end - start, MADV_HUGEPAGE)
+            collapsed += libc.madvise(start, end - start, MADV_COLLAPSE) == 0
+    return collapsed
 
 
 def send(control: socket.socket, message: dict[str, Any]) -> None:
@@ -146,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     # otherwise touch every inherited object and copy the pages they sit on (~110 ms of CPU, measured).
     gc.collect()
     gc.freeze()
+    collapse_heap_to_huge_pages()
     server = ForkServer(control, args.artifacts_dir, args.threads)
     try:
         server.serve()

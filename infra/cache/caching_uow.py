@@ -116,6 +116,10 @@ class CachedRunRepository:
         self.inner, self.cache, self.writes = inner, cache, writes
         kind = Kind(RUN, codec.runs.encode, codec.runs.decode, _run_project, _finished)
         self.by_id = ReadThrough(kind, cache, writes)
+        # Runs this unit of work locked while live (a state never cached): none of them has a cached value
+        # to go stale, nor can a reader fill its old row meanwhile, so writing them needs no tombstones
+        # (two Redis round trips a transaction; an executor writes its run three times per attempt).
+        self._locked_live: set[str] = set()
 
     async def add(self, run: Run) -> None:
         await self.inner.add(run)
@@ -123,7 +127,7 @@ class CachedRunRepository:
 
     async def update(self, run: Run) -> None:
         await self.inner.update(run)
-        self.writes.wrote(self.by_id.key(run))
+        self.writes.wrote(self.by_id.key(run), invalidate=run.id not in self._locked_live)
 
     async def delete(self, run_id: str) -> None:
         run = await self.inner.get(run_id)
@@ -133,7 +137,10 @@ class CachedRunRepository:
 
     async def get(self, run_id: str, *, for_update: bool = False) -> Run | None:
         if for_update:
-            return self.by_id.remember(await self.inner.get(run_id, for_update=True))
+            run = await self.inner.get(run_id, for_update=True)
+            if run is not None and not _finished(run):
+                self._locked_live.add(run.id)
+            return self.by_id.remember(run)
         found = await self.get_many([run_id])
         return found[0] if found else None
 
@@ -172,7 +179,7 @@ class CachedRunRepository:
             run = await self.inner.get(run_id)
             key = self.by_id.key(run) if run is not None else None
         if key is not None:
-            self.writes.wrote(key)
+            self.writes.wrote(key, invalidate=run_id not in self._locked_live)
 
 
 class CachedProjectRepository:

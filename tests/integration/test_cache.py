@@ -276,6 +276,38 @@ async def test_a_run_finishing_is_read_at_once_with_its_summary(wired: Wired) ->
     assert sql == 0
 
 
+async def test_an_executor_writing_its_live_run_leaves_no_tombstones(wired: Wired) -> None:
+    """A live run is never cached, so claiming, starting and finishing it invalidate nothing (each
+    invalidation is two Redis round trips on the executor's path); the finished run is read at once."""
+    actor = await actor_of(wired, "alpha")
+    workflow = await wired.workflows.get_by_name(actor, "digits-mlp")
+    run = await wired.runs.start_run(actor, workflow.id)
+    await wired.settle()
+    key = wired.uow.cache.key("run", run.project_id, run.id)
+    assert await wired.execution.claim(run.id, 1, "executor-1") is not None
+    await wired.execution.mark_running(run.id, 1, "cpu")
+    assert await wired.redis.get(key) is None
+    await wired.execution.finish(run.id, 1, Outcome(RunStatus.SUCCEEDED, summary={"acc": 0.9}))
+    assert await wired.redis.get(key) is None
+    read = await wired.runs.get_run(actor, run.id)  # no settling: nothing stands in the way of the fill
+    assert (read.status, read.summary) == (RunStatus.SUCCEEDED, {"acc": 0.9})
+    assert await wired.redis.get(key) not in (None, b"-")
+    _, sql = await wired.statements(wired.runs.get_run(actor, run.id))
+    assert sql == 0
+
+
+async def test_writing_a_finished_run_still_invalidates_its_cached_value(wired: Wired) -> None:
+    actor = await actor_of(wired, "alpha")
+    run = await finished_run(wired, actor)
+    await wired.settle()
+    await wired.runs.get_run(actor, run.id)
+    key = wired.uow.cache.key("run", run.project_id, run.id)
+    assert await wired.redis.get(key) not in (None, b"-")
+    await wired.runs.update_run(actor, run.id, name="renamed")
+    assert await wired.redis.get(key) == b"-"
+    assert (await wired.runs.get_run(actor, run.id)).name == "renamed"
+
+
 async def test_logging_into_a_finished_cached_run_is_refused_and_changes_nothing(wired: Wired) -> None:
     actor = await actor_of(wired, "alpha")
     run = await finished_run(wired, actor)

@@ -124,3 +124,39 @@ def test_the_walk_down_the_children_files_finds_what_a_scan_of_every_process_fin
         end_processes(descendants(shell.pid), 0.5)
         shell.kill()
         shell.wait()
+
+
+def huge_pages_collapsible() -> bool:
+    """Linux 6.1+ (MADV_COLLAPSE) with transparent huge pages not disabled."""
+    try:
+        enabled = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return False
+    major, minor = (int(part) for part in os.uname().release.split(".")[:2])
+    return "[never]" not in enabled and (major, minor) >= (6, 1)
+
+
+def anon_huge_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("AnonHugePages:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def test_the_fork_server_keeps_its_heap_on_huge_pages_and_still_forks_runners(tmp_path: Path) -> None:
+    """Huge pages make each fork and each runner's exit cheaper (fork_server.py); where the kernel can
+    collapse the heap the server's memory is mostly on them, and its runners work all the same."""
+    from ptw.executors.fork_client import ForkServerClient
+    from ptw.executors.warm_runner import WarmRunner
+
+    forks = await ForkServerClient.start(tmp_path)
+    try:
+        await forks.ready()
+        if huge_pages_collapsible():
+            assert anon_huge_kb(forks.process.pid) > 50_000  # torch's heap: ~150 MB of anonymous memory
+        runner = await WarmRunner.fork(forks)
+        ready = await runner.ready()
+        assert ready.device == "cpu"
+        await runner.close_idle(1.0)
+    finally:
+        await forks.close(1.0)
