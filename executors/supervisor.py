@@ -13,9 +13,11 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from ptw.domain.artifacts import KIND_CHECKPOINT
+from ptw.domain.clock import utcnow
 from ptw.domain.errors import DomainError
 from ptw.domain.events import RunChanged, run_topic
 from ptw.domain.metrics import sifted
@@ -38,6 +40,10 @@ MAX_ERROR = 4000
 WRITE_BACKOFF = Backoff(first=0.1, limit=2.0)  # the database refused a write for a moment
 COALESCE_POINTS = 50_000  # within the domain's 100,000 points per call
 CANCEL, TIMEOUT, SUPERSEDED, DRAIN, MEMORY = "cancel", "timeout", "superseded", "drain", "memory"
+# A run is written RUNNING this long after its training function was entered; one that ends sooner goes
+# RUNNING with its end, in one transaction instead of two (short trials, pruned runs, bursts of small runs:
+# the write of RUNNING held up the end of every such run and the claim of the next one).
+RUNNING_AFTER = 0.05
 # Told a trial's objective values and asked whether to prune the run (the optimizer's hook).
 PruneAdvisor = TrialAdvisor
 
@@ -78,6 +84,10 @@ class RunSupervisor:
         self.pruned = False  # the optimizer told the run to stop early
         self.draining = False  # the worker is shutting down: the attempt is handed back, not finished
         self.memory_used = 0  # bytes, once the run went over its memory limit
+        self.device: str | None = None  # where the training function was entered (protocol.Started)
+        self.entered_at: datetime | None = None  # and when
+        self._marking: asyncio.Task[None] | None = None  # writes RUNNING, RUNNING_AFTER after the start
+        self._marked = False  # its write began: the end waits for it instead of writing RUNNING itself
         self._drain = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -92,6 +102,7 @@ class RunSupervisor:
             )
         finally:
             await self.runner.stop(self.limits.kill_grace, self.limits.kill_grace)
+        entered_on = await self._settle_running()
         job = self.job
         handed_back = self.draining and self.stop_reason in (None, DRAIN)
         await self._retrying(
@@ -105,7 +116,8 @@ class RunSupervisor:
             )
             return outcome
         await self._retrying(
-            lambda: self.execution.finish(job.run_id, job.attempt, outcome), "finish the run"
+            lambda: self.execution.finish(job.run_id, job.attempt, outcome, entered_on, self.entered_at),
+            "finish the run",
         )
         return outcome
 
@@ -253,13 +265,8 @@ class RunSupervisor:
                 if self.objective.active and await self.objective.logged(series):
                     await self._prune()
             case protocol.Started(device=device):
-                run = await self._retrying(
-                    lambda: self.execution.mark_running(job.run_id, job.attempt, str(device)), "mark running"
-                )
-                if run is None:
-                    self.request_stop(SUPERSEDED)
-                elif run.status is RunStatus.CANCELLING:
-                    self.request_stop(CANCEL)
+                self.device, self.entered_at = str(device), utcnow()
+                self._marking = asyncio.create_task(self._mark_running())
             case protocol.CheckpointSaved(uri=uri, step=step, size=size, name=name, artifact=kind):
                 await self._retrying(
                     lambda: self.execution.add_checkpoint(
@@ -282,6 +289,33 @@ class RunSupervisor:
                 self.result = summary or {}
             case protocol.Failed():
                 self.error = message
+
+    async def _mark_running(self) -> None:
+        await asyncio.sleep(RUNNING_AFTER)
+        self._marked = True
+        job, device, at = self.job, str(self.device), self.entered_at
+        run = await self._retrying(
+            lambda: self.execution.mark_running(job.run_id, job.attempt, device, at), "mark running"
+        )
+        if run is None:
+            self.request_stop(SUPERSEDED)
+        elif run.status is RunStatus.CANCELLING:
+            self.request_stop(CANCEL)
+
+    async def _settle_running(self) -> str | None:
+        """Once the child is gone: the device to finish the run with when RUNNING was not written yet
+        (the write is called off), else None (its write, if under way, is waited for first)."""
+        marking = self._marking
+        if marking is None:
+            return None  # the function was never entered
+        if not self._marked:  # still waiting: called off, the end writes RUNNING with it
+            marking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await marking
+            return self.device
+        with contextlib.suppress(asyncio.CancelledError):
+            await marking
+        return None
 
     async def _prune(self) -> None:
         self.pruned = True  # once told, the run ends PRUNED when its function returns

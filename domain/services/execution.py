@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ptw.domain.artifacts import KIND_CHECKPOINT
@@ -138,15 +139,18 @@ class ExecutionService:
             await uow.commit()
         await announce(self.bus, run, reason, seq)
 
-    async def mark_running(self, run_id: str, attempt: int, device: str) -> Run | None:
-        """STARTING → RUNNING once training code is about to be called; None if the attempt is stale."""
+    async def mark_running(
+        self, run_id: str, attempt: int, device: str, entered_at: datetime | None = None
+    ) -> Run | None:
+        """STARTING → RUNNING: training code was entered (at ``entered_at``, default now) on ``device``;
+        None if the attempt is stale."""
         async with self.uow() as uow:
             run = await uow.runs.get(run_id, for_update=True)
             if run is None or run.attempt != attempt or run.status.terminal:
                 return None
             run.device = device
             if run.status is RunStatus.STARTING:
-                run.transition(RunStatus.RUNNING, utcnow())
+                run.transition(RunStatus.RUNNING, entered_at or utcnow())
             await uow.runs.update(run)
             await note_device(uow, run)
             await uow.commit()
@@ -232,10 +236,19 @@ class ExecutionService:
         for i, (stream, message, at) in enumerate(lines):
             await self.bus.publish(topic, RunLogged(run_id, project_id, message, stream, at, seqs.get(i)))
 
-    async def finish(self, run_id: str, attempt: int, outcome: Outcome) -> Run | None:
-        """Write the attempt's end once; a stale attempt or an already finished run changes nothing."""
+    async def finish(
+        self,
+        run_id: str,
+        attempt: int,
+        outcome: Outcome,
+        device: str | None = None,
+        entered_at: datetime | None = None,
+    ) -> Run | None:
+        """Write the attempt's end once; a stale attempt or an already finished run changes nothing.
+        ``device`` (and ``entered_at``): the training function was entered there (then), but the run was
+        not marked running yet (it ended within moments): it goes through RUNNING in this transaction."""
         if outcome.retryable and self.queue is not None:
-            return await self._retry(run_id, attempt, outcome)
+            return await self._retry(run_id, attempt, outcome, device)
         async with self.uow() as uow:
             run = await uow.runs.get(run_id, for_update=True)
             if run is None or run.attempt != attempt or run.status.terminal:
@@ -243,7 +256,10 @@ class ExecutionService:
             target = outcome.status
             if run.status is RunStatus.CANCELLING and target is not RunStatus.SUCCEEDED:
                 target = RunStatus.CANCELLED
-            if run.status is RunStatus.STARTING and target in (RunStatus.SUCCEEDED, RunStatus.PRUNED):
+            if run.status is RunStatus.STARTING and device is not None:
+                run.device = device
+                run.transition(RunStatus.RUNNING, entered_at or utcnow())
+            elif run.status is RunStatus.STARTING and target in (RunStatus.SUCCEEDED, RunStatus.PRUNED):
                 run.transition(RunStatus.RUNNING, utcnow())
             if target is RunStatus.CANCELLED and run.status in (RunStatus.STARTING, RunStatus.RUNNING):
                 run.transition(RunStatus.CANCELLING, utcnow())  # stopped by the executor itself (shutdown)
@@ -257,11 +273,13 @@ class ExecutionService:
         await publish_run(self.bus, run)
         return run
 
-    async def _retry(self, run_id: str, attempt: int, outcome: Outcome) -> Run | None:
+    async def _retry(self, run_id: str, attempt: int, outcome: Outcome, device: str | None) -> Run | None:
         async with self.uow() as uow:
             run = await uow.runs.get(run_id, for_update=True)
             if run is None or run.attempt != attempt or run.status not in ACTIVE:
                 return None
+            if run.status is RunStatus.STARTING and device is not None:
+                run.device = device  # the attempt's record keeps where it ran
             now, reason = utcnow(), outcome.error or "the run's process died"
             await end_attempt(uow, run, attempt, AttemptOutcome.CRASHED, reason, now)
             line = settle_failure(run, reason, self.max_attempts, now)

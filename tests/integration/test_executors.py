@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ptw.domain.events import Event, RunLogged, run_topic
+from ptw.domain.events import Event, RunChanged, RunLogged, run_topic
 from ptw.domain.runs import RunStatus
 from ptw.domain.tenancy import Actor, Role
 from ptw.executors.pool import LocalExecutorPool
@@ -106,6 +106,28 @@ async def test_a_run_that_logs_succeeds_with_its_summary_and_every_point(
     lines = [(e.stream, e.message) for e in events if isinstance(e, RunLogged)]
     assert ("stdout", "trained 3000 steps") in lines
     assert any(stream == "system" and "'loss' at step 3000" in line for stream, line in lines)
+
+
+async def test_a_run_ending_at_once_is_started_and_ended_in_one_write_and_a_longer_one_shows_running(
+    services: Services, actor: Actor, start_pool: StartPool
+) -> None:
+    """RUNNING is written RUNNING_AFTER its function was entered: a run that returns sooner is ended with its
+    start (one change told, device and start kept); one that lasts is RUNNING while it runs."""
+    quick = await start_run(services, actor, "enters")
+    async with recorded(services, quick.id) as events:
+        await start_pool()
+        quick = await finished(services, actor, quick.id)
+        await asyncio.sleep(0.1)
+    assert quick.status is RunStatus.SUCCEEDED, quick.error
+    assert quick.device == "cpu" and quick.started_at is not None and quick.finished_at is not None
+    assert quick.summary is not None and quick.started_at <= quick.finished_at
+    assert abs(quick.started_at.timestamp() - quick.summary["entered_at"]) < 0.05  # when it was entered
+    statuses = [e.run.status for e in events if isinstance(e, RunChanged)]
+    assert statuses == [RunStatus.STARTING, RunStatus.SUCCEEDED]
+    lasting = await start_run(services, actor, "sleeps", {"seconds": 1.0})
+    running = await wait_for(services, actor, lasting.id, lambda r: r.status is RunStatus.RUNNING, 10)
+    assert running.device == "cpu" and running.started_at is not None
+    assert (await finished(services, actor, lasting.id)).status is RunStatus.SUCCEEDED
 
 
 async def test_a_run_that_raises_fails_with_the_traceback_tail(

@@ -82,10 +82,11 @@ async def test_a_new_attempt_resumes_from_the_latest_checkpoint(world: MemoryWor
 
 async def test_mark_running_stamps_device_and_start(world: MemoryWorld, run: Run) -> None:
     await world.execution.claim(run.id, 1, "exec-1")
-    marked = await world.execution.mark_running(run.id, 1, "cuda:0")
+    entered = utcnow()
+    marked = await world.execution.mark_running(run.id, 1, "cuda:0", entered)
     assert marked is not None
     stored = world.stored_run(run.id)
-    assert (stored.status, stored.device) == (S.RUNNING, "cuda:0") and stored.started_at is not None
+    assert (stored.status, stored.device, stored.started_at) == (S.RUNNING, "cuda:0", entered)
     assert await world.execution.mark_running(run.id, 2, "cuda:1") is None
     assert world.stored_run(run.id).device == "cuda:0"
     assert await world.execution.status(run.id) is S.RUNNING
@@ -146,6 +147,36 @@ async def test_a_failure_while_starting_never_started(world: MemoryWorld, run: R
     await world.execution.finish(run.id, 1, Outcome(S.FAILED, error="import error"))
     stored = world.stored_run(run.id)
     assert (stored.status, stored.error, stored.started_at) == (S.FAILED, "import error", None)
+
+
+@pytest.mark.parametrize("outcome", [S.SUCCEEDED, S.FAILED, S.PRUNED])
+async def test_an_end_given_the_device_writes_the_start_the_executor_had_not_written_yet(
+    world: MemoryWorld, run: Run, outcome: RunStatus
+) -> None:
+    """A run that ends moments after its function was entered is marked running by its end, in one
+    transaction: started, on its device (the attempt too), then ended; a failure included."""
+    await world.execution.claim(run.id, 1, "exec-1")
+    published = len(world.bus.published)
+    entered = utcnow()
+    done = await world.execution.finish(run.id, 1, Outcome(outcome, error="boom"), "cuda:0", entered)
+    assert done is not None
+    stored = world.stored_run(run.id)
+    assert (stored.status, stored.device, stored.started_at) == (outcome, "cuda:0", entered)
+    assert stored.finished_at is not None and stored.finished_at >= entered
+    assert len(world.bus.published) == published + 1  # one change told: the end
+    [attempt] = (await world.runs.attempts(await world.actor("demo"), [run.id]))[run.id]
+    assert (attempt.device, attempt.ended_at is not None) == ("cuda:0", True)
+
+
+async def test_an_end_given_the_device_leaves_a_start_already_written_as_it_was(
+    world: MemoryWorld, run: Run
+) -> None:
+    await world.execution.claim(run.id, 1, "exec-1")
+    marked = await world.execution.mark_running(run.id, 1, "cpu")
+    assert marked is not None
+    await world.execution.finish(run.id, 1, Outcome(S.SUCCEEDED), device="cpu")
+    stored = world.stored_run(run.id)
+    assert (stored.status, stored.device, stored.started_at) == (S.SUCCEEDED, "cpu", marked.started_at)
 
 
 async def test_log_lines_go_to_the_run_topic_only(world: MemoryWorld, run: Run) -> None:

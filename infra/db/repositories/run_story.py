@@ -63,6 +63,8 @@ class SqlAttemptRepository(SqlRepository):
     async def end(self, attempt: RunAttempt) -> None:
         stmt = self.upsert(run_attempts).values(self._values(attempt))
         ending = {"ended_at": attempt.ended_at, "outcome": _outcome(attempt), "reason": attempt.reason}
+        if attempt.device is not None:  # an attempt that ended before its start was written gets it here
+            ending["device"] = attempt.device
         await self.session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["run_id", "attempt"], set_=ending, where=run_attempts.c.outcome.is_(None)
