@@ -3,9 +3,10 @@
 Any number of ingesters (one per ``ptw worker`` and ``ptw serve``) share the consumer group ``ingest`` of
 every active run stream, so each entry is given to one of them. A round reads many entries of all the
 streams, stores them in ONE transaction (``MetricService.ingest``: one COPY), and only after the commit
-acknowledges them and trims the streams. A round that fails (PostgreSQL down) acknowledges nothing: the
-entries stay pending under this consumer and are read again (``XREADGROUP ... 0``) with a growing pause;
-entries left pending by an ingester that died are claimed by another after ``claim_idle_ms``.
+acknowledges them and trims the streams. A round that fails (PostgreSQL down, or its transaction lost to
+another ingester's in a deadlock) acknowledges nothing: the entries stay pending under this consumer and
+are read again (``XREADGROUP ... 0``) with a growing pause; entries left pending by an ingester that died
+are claimed by another after ``claim_idle_ms``.
 Storing an entry twice (a crash between commit and acknowledgement) is harmless: points are upserted.
 An entry that cannot be stored (unreadable, refused by the domain's checks or by the database while other
 entries are stored) is set aside with its reason (``set_aside``) and acknowledged: it never blocks the rest.
@@ -244,9 +245,10 @@ class MetricIngester:
             count = self.read_count if after == ">" else self.count
             found = await self.redis.xreadgroup(GROUP, self.consumer, streams, count, block_ms)
         except ResponseError as e:
-            if "NOGROUP" not in str(e):
+            # NOGROUP, or UNBLOCKED: a stream was retired (by another ingester, while this one waited on it)
+            if "NOGROUP" not in str(e) and "UNBLOCKED" not in str(e):
                 raise
-            self._grouped.clear()  # a stream was retired (or lost): find out which next round
+            self._grouped.clear()  # find out which next round
             return []
         return self._entries(run_ids, [(stream, entries) for stream, entries in found or ()])
 
@@ -306,9 +308,21 @@ class MetricIngester:
                 self._grouped.discard(run_id)
 
 
+# PostgreSQL rolled the transaction back because of another one (a deadlock between two ingesters storing
+# the same run, a serialization failure): nothing is wrong with what was sent, and trying again stores it.
+CONFLICTS = frozenset({"40P01", "40001"})
+
+
 def _outage(error: Exception) -> bool:
-    """The database or the network failing, as opposed to refusing what was sent."""
-    return isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError | DisconnectionError)
+    """The database or the network failing, or a transaction lost to a concurrent one, as opposed to the
+    database refusing what was sent: the round fails and its entries are read again, none set aside."""
+    if isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError | DisconnectionError):
+        return True
+    orig = getattr(error, "orig", None)
+    for cause in (orig, getattr(orig, "__cause__", None)):
+        if (getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)) in CONFLICTS:
+            return True
+    return False
 
 
 def _text(value: Any) -> str:

@@ -205,6 +205,56 @@ async def test_entries_stay_pending_while_postgresql_is_down_and_are_stored_afte
         await down.dispose()
 
 
+DEADLOCK = "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"
+
+
+class LosesToAnotherTransaction(MetricService):
+    """Storage whose first ``times`` transactions PostgreSQL rolls back as a deadlock victim (a real error
+    of the server, SQLSTATE 40P01, as two ingesters storing one run can meet), then stores as usual."""
+
+    def __init__(self, world: World, times: int) -> None:
+        super().__init__(world.database.uow_factory(), InMemoryEventBus(), world.log)
+        self.database, self.times = world.database, times
+
+    async def ingest(self, batches: Any) -> set[str]:
+        if self.times > 0:
+            self.times -= 1
+            async with self.database.engine.connect() as conn:
+                await conn.execute(text(DEADLOCK))
+        return await super().ingest(batches)
+
+
+@pytest.mark.parametrize("batches", [1, 3])
+async def test_a_batch_whose_transaction_lost_a_deadlock_is_stored_by_a_later_round_not_set_aside(
+    world: World, batches: int
+) -> None:
+    for i in range(batches):
+        await world.log.append(world.run.id, batch_points(100 * i, 100))
+    ingester = world.ingester(LosesToAnotherTransaction(world, times=2), block_ms=10)
+    await ingester.start()
+    try:
+
+        async def all_stored() -> bool:
+            return await world.stored() == 100 * batches and await world.pending() == 0
+
+        await until(all_stored)
+    finally:
+        await ingester.stop()
+    assert await ingester.set_aside.count() == 0
+
+
+async def test_a_stream_retired_while_an_ingester_waits_on_it_costs_no_failed_round(world: World) -> None:
+    """Another ingester retires a finished run's stream while this one blocks reading it (Redis answers
+    UNBLOCKED): the round reads nothing and the next one goes on, without a failed round's pause."""
+    await world.log.append(world.run.id, batch_points(0, 100))
+    ingester = world.ingester(block_ms=2000)
+    assert await ingester.ingest_round() == 100
+    reading = asyncio.create_task(ingester.ingest_round())  # blocks on the stream, nothing new there
+    await asyncio.sleep(0.2)
+    await world.redis.delete(world.log.stream(world.run.id))
+    assert await asyncio.wait_for(reading, 5) == 0
+
+
 async def test_a_follower_started_mid_run_gets_every_point_once_across_a_reconnect(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
