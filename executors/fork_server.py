@@ -43,20 +43,19 @@ MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
 HUGE_PAGE = 1 << 21
 
 
-def collapse_heap_to_huge_pages() -> int:
+def collapse_heap_to_huge_pages() -> None:
     """Back this process's private anonymous memory (the C heap, Python's arenas) with 2 MiB pages, so
-    forks copy and children free 512 times fewer page-table entries. Returns the number of regions
-    collapsed; 0 where the kernel cannot (before 6.1, THP disabled, not Linux): nothing else changes.
+    forks copy and children free 512 times fewer page-table entries. Where the kernel cannot (before 6.1,
+    THP disabled, not Linux) nothing changes.
     No library exposes madvise(MADV_COLLAPSE) (Python's mmap.madvise works only on its own mappings)."""
     if not sys.platform.startswith("linux"):
-        return 0
+        return
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
         maps = Path("/proc/self/maps").read_text().splitlines()
     except (OSError, AttributeError):
-        return 0
-    collapsed = 0
+        return
     for line in maps:
         fields = line.split()
         name = fields[5] if len(fields) > 5 else ""
@@ -67,8 +66,7 @@ def collapse_heap_to_huge_pages() -> int:
         end &= ~(HUGE_PAGE - 1)
         if end > start:
             libc.madvise(start, end - start, MADV_HUGEPAGE)
-            collapsed += libc.madvise(start, end - start, MADV_COLLAPSE) == 0
-    return collapsed
+            libc.madvise(start, end - start, MADV_COLLAPSE)
 
 
 def send(control: socket.socket, message: dict[str, Any]) -> None:

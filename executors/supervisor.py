@@ -305,17 +305,14 @@ class RunSupervisor:
     async def _settle_running(self) -> str | None:
         """Once the child is gone: the device to finish the run with when RUNNING was not written yet
         (the write is called off), else None (its write, if under way, is waited for first)."""
-        marking = self._marking
+        marking, marked = self._marking, self._marked
         if marking is None:
             return None  # the function was never entered
-        if not self._marked:  # still waiting: called off, the end writes RUNNING with it
+        if not marked:  # still waiting: called off, the end writes RUNNING with it
             marking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await marking
-            return self.device
         with contextlib.suppress(asyncio.CancelledError):
             await marking
-        return None
+        return None if marked else self.device
 
     async def _prune(self) -> None:
         self.pruned = True  # once told, the run ends PRUNED when its function returns

@@ -318,11 +318,8 @@ def _outage(error: Exception) -> bool:
     database refusing what was sent: the round fails and its entries are read again, none set aside."""
     if isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError | DisconnectionError):
         return True
-    orig = getattr(error, "orig", None)
-    for cause in (orig, getattr(orig, "__cause__", None)):
-        if (getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)) in CONFLICTS:
-            return True
-    return False
+    orig = getattr(error, "orig", None)  # the driver's error, with its SQLSTATE (as api/errors.py reads it)
+    return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) in CONFLICTS
 
 
 def _text(value: Any) -> str:
