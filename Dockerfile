@@ -56,9 +56,10 @@ ARG EXECUTOR_TORCH_INDEX_URL=https://pypi.org/simple
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
 # The distribution's python3 follows the base image; its security updates come with rebuilds of the
 # pinned CUDA tag, so apt packages are left unpinned on purpose.
+# gcc and the Python headers build ctx.log's C module (executors/_metric_log.c); the image below has neither.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv \
  && pip install --index-url "${EXECUTOR_TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
@@ -69,7 +70,8 @@ COPY domain ./domain
 COPY executors ./executors
 COPY infra ./infra
 COPY ptw ./ptw
-RUN pip install .
+# The build of the C module is optional for pip (a machine without a compiler logs in pure Python); not here.
+RUN pip install . && python -c "import ptw.executors._metric_log"
 
 FROM ${CUDA_IMAGE} AS executor
 ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/opt/venv/bin:$PATH \

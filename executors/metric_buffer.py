@@ -1,4 +1,5 @@
-"""The packed columns that ``ctx.log`` appends to, and their hand-over to the background sender.
+"""The packed columns that ``ctx.log`` appends to, and their hand-over to the background sender: the pure-Python
+way, used where the C module (``_metric_log.c``, the same design in C) is not built.
 
 Rows logged with the same keys as the row before go into one segment: a step column, a time column and a
 row-major value column (one value per key a row), each an ``array`` that the logging call extends at C
@@ -53,6 +54,15 @@ class Columns:
             yield Columns(self.keys, self.steps[i:end], self.times[i:end], self.values[i:end])
 
 
+def check_keys(keys: tuple[str, ...], step: int) -> None:
+    """Refuse a row whose keys cannot name stored metrics: TypeError or ValueError naming key and step."""
+    for key in keys:
+        problem = key_problem(key)
+        if problem:
+            error = TypeError if not isinstance(key, str) or not key else ValueError
+            raise error(f"ctx.log: {problem}, got {key!r} (at step {step})")
+
+
 class MetricBuffer:
     """Segments waiting to be sent. ``append`` is the logging call's; ``take`` the sender's."""
 
@@ -69,11 +79,7 @@ class MetricBuffer:
         if last is not None and last.keys == keys:
             return last
         if keys not in self._valid:
-            for key in keys:
-                problem = key_problem(key)
-                if problem:
-                    error = TypeError if not isinstance(key, str) or not key else ValueError
-                    raise error(f"ctx.log: {problem}, got {key!r} (at step {step})")
+            check_keys(keys, step)
             if len(self._valid) < 1000:
                 self._valid.add(keys)
         self._last = Segment(keys)

@@ -6,6 +6,11 @@ background thread sends every ``flush_interval`` seconds (at once for a row logg
 once ``flush_points`` points wait), so they never wait on the control plane. Points still buffered when the
 function returns or raises are sent before the run's result: nothing logged is lost.
 
+Where the C module is built (``executors/_metric_log.c``; pip builds it where a C compiler is found), ``ctx.log``
+is its C function and the background thread a native one that never takes the GIL from training; elsewhere
+(or with ``PTW_METRIC_LOG=python``) both are the pure-Python ``metric_buffer`` and thread below, which behave
+the same, several times slower.
+
 Values: ``ctx.log`` takes real numbers (Python or numpy numbers, one-element tensors). Anything else raises
 ``TypeError`` at the call. NaN and ±inf cannot be stored (JSON and GraphQL floats have no such values): they
 are dropped here, and the first one of each key is reported once as a log line of the run.
@@ -20,6 +25,7 @@ This module does not import torch until a checkpoint is saved or loaded.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import operator
@@ -37,7 +43,15 @@ from ptw.domain.artifacts import KIND_FILE, check_artifact_name
 from ptw.domain.metrics import MAX_STEP
 from ptw.executors import protocol
 from ptw.executors.artifacts import ArtifactStore, LocalStore, checkpoint_path
-from ptw.executors.metric_buffer import Columns, MetricBuffer
+from ptw.executors.metric_buffer import Columns, MetricBuffer, check_keys
+
+try:  # ctx.log's hot path and sender thread in C (executors/_metric_log.c), built where a compiler was
+    from ptw.executors import _metric_log
+except ImportError:  # pragma: no cover - an install without it logs in pure Python (the same, slower)
+    _metric_log = None
+
+# PTW_METRIC_LOG=python: log in pure Python even where the C module is built (tests, comparisons).
+PURE_PYTHON = "python"
 
 __all__ = ["MessageChannel", "RunContext", "checkpoint_path", "follow_control"]
 
@@ -48,7 +62,23 @@ class MessageChannel:
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._lock = threading.Lock()
-        self.broken = False
+        self._broken = False
+        # With the C module, every frame (ours and the metric sender thread's) is written by one write()
+        # under one mutex, the GIL released; a stream without a file descriptor is written from Python.
+        self.pipe: Any = None
+        if _metric_log is not None and os.environ.get("PTW_METRIC_LOG") != PURE_PYTHON:
+            try:
+                fd = stream.fileno()
+            except (AttributeError, OSError, ValueError):
+                fd = -1
+            if fd >= 0:
+                stream.flush()
+                self.pipe = _metric_log.Pipe(fd)
+
+    @property
+    def broken(self) -> bool:
+        """True once the supervisor was found gone."""
+        return self._broken or (self.pipe is not None and self.pipe.broken)
 
     def fileno(self) -> int:
         return self._stream.fileno()
@@ -56,15 +86,18 @@ class MessageChannel:
     def send(self, message: protocol.Message | bytes) -> None:
         """Send a message, or a frame already made (``protocol.metrics_frame``)."""
         data = message if isinstance(message, bytes) else protocol.encode(message)
+        if self.pipe is not None:
+            self.pipe.send(data)
+            return
         with self._lock:
-            if self.broken:
+            if self._broken:
                 return
             try:
                 self._stream.write(data)
                 self._stream.flush()
             except (BrokenPipeError, ValueError, OSError):
                 # The supervisor is gone (it kills this process next); training must not crash on it.
-                self.broken = True
+                self._broken = True
 
 
 class RunContext:
@@ -116,6 +149,14 @@ class RunContext:
         self._prune = threading.Event()
         self._wake = threading.Event()
         self._closed = threading.Event()
+        self._native: Any = None
+        if channel.pipe is not None:
+            self._native = _metric_log.MetricLog(
+                channel.pipe, flush_interval, flush_points, self._new_keys, self._log_slow
+            )
+            # The C call itself (documented by ``log`` below): no Python frame between the loop and it.
+            self.log = self._native.log  # type: ignore[method-assign]
+            return
         self._flusher = threading.Thread(target=self._flush_loop, name="ptw-metrics", daemon=True)
         self._flusher.start()
 
@@ -262,11 +303,17 @@ class RunContext:
         if self._closed.is_set():
             return
         self._closed.set()
+        if self._native is not None:
+            self._native.close()
+            return
         self._wake.set()
         self._flusher.join()
         self._drain()
 
     def _post(self, message: protocol.Message) -> None:
+        if self._native is not None:
+            self._native.post(protocol.encode(message))  # sent after the points logged before it
+            return
         with self._lock:
             self._messages.append(message)
         self._wake.set()
@@ -275,6 +322,38 @@ class RunContext:
         if key not in self._warned:
             self._warned.add(key)
             self._post(protocol.LogLine(line))
+
+    def _new_keys(self, keys: tuple[str, ...], step: int) -> bytes:
+        """For the C module: a set of keys seen for the first time, checked; the JSON of its names."""
+        check_keys(keys, step)
+        return json.dumps(list(keys)).encode()
+
+    def _log_slow(self, metrics: Any, step: Any) -> None:
+        """For the C module: a call its fast path does not take (not a dict, a step or a value that is not
+        a plain int or float, a value that is not finite), refused or cleaned here and logged again."""
+        if type(step) is not int or not 0 <= step <= MAX_STEP:
+            step = _step(step)
+        if not isinstance(metrics, Mapping):
+            raise TypeError(
+                f"ctx.log takes a mapping of metric names to numbers, not {type(metrics).__name__}"
+            )
+        check_keys(tuple(metrics), step)
+        clean: dict[str, float] = {}
+        for key, value in metrics.items():
+            number = _number(value, f"the value of {key!r} at step {step}")
+            if math.isfinite(number):
+                clean[key] = number
+            else:
+                self._warn_nonfinite(key, number, step)
+        if clean:
+            self._native.log(clean, step)
+
+    def _warn_nonfinite(self, key: str, value: float, step: int) -> None:
+        self._warn_once(
+            key,
+            f"ctx.log: dropped {value} for {key!r} at step {step}; non-finite values cannot "
+            f"be stored (further ones of {key!r} are dropped silently)",
+        )
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
@@ -308,12 +387,7 @@ class RunContext:
                 kept = finite[:, j]
                 if not kept.all():
                     row = int(np.flatnonzero(~kept)[0])
-                    value, step = float(columns.values[row, j]), int(columns.steps[row])
-                    self._warn_once(
-                        key,
-                        f"ctx.log: dropped {value} for {key!r} at step {step}; non-finite values cannot "
-                        f"be stored (further ones of {key!r} are dropped silently)",
-                    )
+                    self._warn_nonfinite(key, float(columns.values[row, j]), int(columns.steps[row]))
                 if kept.any():
                     values = columns.values[kept, j : j + 1]
                     yield Columns((key,), columns.steps[kept], columns.times[kept], values)
