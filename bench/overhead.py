@@ -135,6 +135,12 @@ def call_cost(calls: int, repeats: int, artifacts: Path) -> float:
     return best
 
 
+def implementation() -> str:
+    """Which ``ctx.log`` the loop ran: the C module's, or the pure-Python one."""
+    with tempfile.TemporaryDirectory() as tmp, context(Path(tmp)) as ctx:
+        return "C module" if type(ctx.log).__name__ == "builtin_function_or_method" else "pure Python"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -158,6 +164,7 @@ def main() -> None:
     step_ms = statistics.median(bare for bare, _ in rounds) / args.block * 1000
     logged_ms = statistics.median(logged for _, logged in rounds) / args.block * 1000
     print(f"loop: 2-layer MLP, hidden width {loop.width}, batch {BATCH}, one thread")
+    print(f"ctx.log: {implementation()} (PTW_METRIC_LOG=python for the pure-Python one)")
     print(f"{'':<22}{'ms/step':>10}")
     print(f"{'bare':<22}{step_ms:>10.4f}")
     print(f"{'ctx.log 10 keys/step':<22}{logged_ms:>10.4f}")
@@ -168,6 +175,7 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "overhead",
+                "sdk": implementation(),
                 "width": loop.width,
                 "rounds": args.rounds,
                 "blocks": args.blocks,

@@ -18,7 +18,8 @@
  *
  * A frame is written with one write() call (looping on short writes), under the pipe's mutex: frames of
  * the sender thread and of Python never interleave. In a child forked from a process that holds a
- * MetricLog (a DataLoader worker), the object does nothing: its thread and its pipe are the parent's.
+ * MetricLog (a DataLoader worker), that object does nothing (its thread is the parent's), as the
+ * pure-Python one sends nothing there either; a Pipe still writes.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,6 +33,7 @@
 
 #define MAX_STEP 2147483647LL
 #define STACK_KEYS 64
+#define MAX_FRAME_POINTS (1 << 22)
 
 static const char MAGIC[4] = {(char)0xff, 'P', 'T', 'W'};
 
@@ -99,13 +101,17 @@ Pipe_send(Pipe *self, PyObject *arg)
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (self->generation == fork_generation) {
-        Py_BEGIN_ALLOW_THREADS
-        pthread_mutex_lock(&self->lock);
-        pipe_write_locked(self, view.buf, (size_t)view.len);
-        pthread_mutex_unlock(&self->lock);
-        Py_END_ALLOW_THREADS
+    if (self->generation != fork_generation) {
+        /* A forked child's copy: its mutex may have been held by a thread that the child does not have.
+         * The child is single-threaded here (it holds the GIL and has not written yet): start afresh. */
+        pthread_mutex_init(&self->lock, NULL);
+        self->generation = fork_generation;
     }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->lock);
+    pipe_write_locked(self, view.buf, (size_t)view.len);
+    pthread_mutex_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     Py_RETURN_NONE;
 }
@@ -167,14 +173,20 @@ keyset_release(KeySet *k)
         free(k);
 }
 
+/* A row of a segment: its step, its time, then one value a key; a row is appended with one memcpy to one
+ * place (what costs inside a training loop is the cache lines and pages a call touches, not instructions).
+ * The sender turns rows into the frame's columns. */
+typedef union {
+    int64_t step;
+    double number;
+} Cell;
+
 typedef struct Item {
     struct Item *next;
     KeySet *keys; /* a segment; NULL for a posted frame */
-    Py_ssize_t rows, capacity;
-    int64_t *steps;
-    double *times;
-    double *values; /* rows x keys->count, row-major */
-    char *frame;    /* a posted frame */
+    Py_ssize_t rows;
+    Cell *cells;  /* rows x (2 + keys->count) */
+    char *frame;  /* a posted frame */
     size_t frame_size;
 } Item;
 
@@ -182,9 +194,7 @@ static void
 item_free(Item *item)
 {
     keyset_release(item->keys);
-    free(item->steps);
-    free(item->times);
-    free(item->values);
+    free(item->cells);
     free(item->frame);
     free(item);
 }
@@ -206,11 +216,12 @@ typedef struct {
     int failed;
 } Bytes;
 
-static void
-bytes_put(Bytes *b, const void *data, size_t size)
+/* Room for size bytes at the end (NULL once an allocation failed). */
+static char *
+bytes_reserve(Bytes *b, size_t size)
 {
     if (b->failed)
-        return;
+        return NULL;
     if (b->size + size > b->capacity) {
         size_t capacity = b->capacity ? b->capacity : 4096;
         while (capacity < b->size + size)
@@ -218,13 +229,22 @@ bytes_put(Bytes *b, const void *data, size_t size)
         char *grown = realloc(b->data, capacity);
         if (grown == NULL) {
             b->failed = 1;
-            return;
+            return NULL;
         }
         b->data = grown;
         b->capacity = capacity;
     }
-    memcpy(b->data + b->size, data, size);
+    char *at = b->data + b->size;
     b->size += size;
+    return at;
+}
+
+static void
+bytes_put(Bytes *b, const void *data, size_t size)
+{
+    char *at = bytes_reserve(b, size);
+    if (at != NULL && size > 0)
+        memcpy(at, data, size);
 }
 
 static void
@@ -244,24 +264,42 @@ bytes_u32(Bytes *b, uint32_t value) /* little-endian, as protocol.SIZES */
 
 typedef struct {
     PyObject_HEAD
+    /* what a logging call touches, together: */
+    pthread_mutex_t lock;
+    Item *open;          /* the segment rows are appended to (the queue's tail), or NULL */
+    KeySet *open_set;
+    Cell *open_cells;    /* its rows, counted here until it is closed (then in the Item) */
+    Py_ssize_t open_rows, open_capacity, open_stride;
+    Py_ssize_t points;   /* logged and not yet taken */
+    double drained_at;   /* when the sender last took points */
+    double interval;
+    Py_ssize_t flush_points;
+    PyObject *last_keys; /* a tuple: the keys of the last row logged (the logging thread's, GIL held) */
+    KeySet *last_set;
+    unsigned long generation;
+    int woken, closing, started, closed;
+    /* the rest */
     Pipe *pipe;
     PyObject *new_keys; /* (keys: tuple, step: int) -> bytes: the JSON of the names, or raises */
     PyObject *slow;     /* (metrics, step) -> None: a call the fast path does not take */
-    double interval;
-    Py_ssize_t flush_points;
-    unsigned long generation;
-    /* the logging thread's own (the GIL held) */
-    PyObject *last_keys; /* a tuple */
-    KeySet *last_set;
-    /* shared with the sender thread, under lock */
-    pthread_mutex_t lock;
     pthread_cond_t wake;
     Item *head, *tail;
-    Py_ssize_t points;
-    int woken, closing, started, closed;
-    double drained_at;
     pthread_t thread;
 } MetricLog;
+
+/* The open segment's rows handed to its Item (the caller holds self->lock). */
+static void
+close_open_locked(MetricLog *self)
+{
+    if (self->open != NULL) {
+        self->open->cells = self->open_cells;
+        self->open->rows = self->open_rows;
+        self->open = NULL;
+        self->open_set = NULL;
+        self->open_cells = NULL;
+        self->open_rows = self->open_capacity = 0;
+    }
+}
 
 /* Frames of the items (segments grouped into frames of about flush_points points; a posted frame as it
  * is), written to the pipe. Called without the GIL and without self->lock. */
@@ -272,7 +310,8 @@ send_items(MetricLog *self, Item *items)
     Bytes head = {0};
     Bytes body = {0};
     Pipe *pipe = self->pipe;
-    Py_ssize_t budget = self->flush_points > 0 ? self->flush_points : 1;
+    /* points a frame (a frame's sizes are 32-bit: never near 4 GiB whatever flush_points says) */
+    Py_ssize_t budget = self->flush_points < MAX_FRAME_POINTS ? self->flush_points : MAX_FRAME_POINTS;
     Py_ssize_t grouped = 0;
     int segments = 0;
 
@@ -319,9 +358,18 @@ send_items(MetricLog *self, Item *items)
             bytes_put(&head, item->keys->json, item->keys->size);
             snprintf(count, sizeof count, ",\"rows\":%zd}", rows);
             bytes_text(&head, count);
-            bytes_put(&body, item->steps + start, sizeof(int64_t) * rows);
-            bytes_put(&body, item->times + start, sizeof(double) * rows);
-            bytes_put(&body, item->values + start * width, sizeof(double) * rows * width);
+            Py_ssize_t stride = 2 + width;
+            const Cell *first = item->cells + start * stride;
+            char *block = bytes_reserve(&body, sizeof(double) * rows * stride);
+            if (block != NULL) {
+                char *steps = block, *times = block + sizeof(double) * rows, *values = times + sizeof(double) * rows;
+                for (Py_ssize_t r = 0; r < rows; r++) {
+                    const Cell *row = first + r * stride;
+                    memcpy(steps + sizeof(double) * r, &row[0], sizeof(double));
+                    memcpy(times + sizeof(double) * r, &row[1], sizeof(double));
+                    memcpy(values + sizeof(double) * r * width, &row[2], sizeof(double) * width);
+                }
+            }
             segments++;
             grouped += rows * width;
         }
@@ -337,6 +385,7 @@ send_items(MetricLog *self, Item *items)
 static Item *
 take_locked(MetricLog *self)
 {
+    close_open_locked(self);
     Item *taken = self->head;
     if (self->points > 0)
         self->drained_at = wall_time();
@@ -428,26 +477,32 @@ static PyObject *
 MetricLog_log(MetricLog *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *metrics = NULL, *step_obj = NULL;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs > 2)
-        goto bad_args;
-    if (nargs >= 1)
+    if (nargs == 2 && kwnames == NULL) {
         metrics = args[0];
-    if (nargs == 2)
         step_obj = args[1];
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
-        PyObject **slot = NULL;
-        if (PyUnicode_CompareWithASCIIString(name, "metrics") == 0)
-            slot = &metrics;
-        else if (PyUnicode_CompareWithASCIIString(name, "step") == 0)
-            slot = &step_obj;
-        if (slot == NULL || *slot != NULL)
-            goto bad_args;
-        *slot = args[nargs + i];
     }
-    if (metrics == NULL || step_obj == NULL)
-        goto bad_args;
+    else {
+        Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+        if (nargs > 2)
+            goto bad_args;
+        if (nargs >= 1)
+            metrics = args[0];
+        if (nargs == 2)
+            step_obj = args[1];
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+            PyObject **slot = NULL;
+            if (PyUnicode_CompareWithASCIIString(name, "step") == 0)
+                slot = &step_obj;
+            else if (PyUnicode_CompareWithASCIIString(name, "metrics") == 0)
+                slot = &metrics;
+            if (slot == NULL || *slot != NULL)
+                goto bad_args;
+            *slot = args[nargs + i];
+        }
+        if (metrics == NULL || step_obj == NULL)
+            goto bad_args;
+    }
     if (self->generation != fork_generation || self->closed)
         Py_RETURN_NONE; /* a forked child's copy, or after close: nobody sends these */
 
@@ -461,19 +516,14 @@ MetricLog_log(MetricLog *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     if (width == 0)
         Py_RETURN_NONE;
 
+    /* The values, and whether the keys are the last row's, in its order (usually the very same str objects). */
     double stack_values[STACK_KEYS];
-    PyObject *stack_keys[STACK_KEYS];
     double *values = stack_values;
-    PyObject **keys = stack_keys;
     PyObject *result = NULL;
-    if (width > STACK_KEYS) {
-        values = PyMem_Malloc(sizeof(double) * width);
-        keys = PyMem_Malloc(sizeof(PyObject *) * width);
-        if (values == NULL || keys == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-    }
+    if (width > STACK_KEYS && (values = PyMem_Malloc(sizeof(double) * width)) == NULL)
+        return PyErr_NoMemory();
+    PyObject *last = self->last_keys;
+    int same = last != NULL && PyTuple_GET_SIZE(last) == width;
     Py_ssize_t pos = 0, i = 0;
     PyObject *key, *value;
     while (PyDict_Next(metrics, &pos, &key, &value)) {
@@ -497,29 +547,27 @@ MetricLog_log(MetricLog *self, PyObject *const *args, Py_ssize_t nargs, PyObject
             goto done;
         }
         values[i] = number;
-        keys[i] = key;
+        if (same) {
+            PyObject *known = PyTuple_GET_ITEM(last, i);
+            if (known != key && !(PyUnicode_CheckExact(key) && PyUnicode_Compare(known, key) == 0))
+                same = 0;
+        }
         i++;
     }
 
-    /* The same keys, in the same order, as the row before? (Usually the very same str objects.) */
-    int same = self->last_keys != NULL && PyTuple_GET_SIZE(self->last_keys) == width;
-    for (Py_ssize_t j = 0; same && j < width; j++) {
-        PyObject *known = PyTuple_GET_ITEM(self->last_keys, j);
-        if (known != keys[j] &&
-            !(PyUnicode_CheckExact(keys[j]) && PyUnicode_Compare(known, keys[j]) == 0))
-            same = 0;
-    }
-    if (!same && self->new_keys == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "this MetricLog was cleared");
-        goto done;
-    }
     if (!same) {
+        if (self->new_keys == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "this MetricLog was cleared");
+            goto done;
+        }
         PyObject *tuple = PyTuple_New(width);
         if (tuple == NULL)
             goto done;
-        for (Py_ssize_t j = 0; j < width; j++) {
-            Py_INCREF(keys[j]);
-            PyTuple_SET_ITEM(tuple, j, keys[j]);
+        pos = 0;
+        i = 0;
+        while (PyDict_Next(metrics, &pos, &key, &value)) { /* no Python code ran: the same dict */
+            Py_INCREF(key);
+            PyTuple_SET_ITEM(tuple, i++, key);
         }
         PyObject *call_args[2] = {tuple, step_obj};
         PyObject *json = PyObject_Vectorcall(self->new_keys, call_args, 2, NULL);
@@ -546,16 +594,15 @@ MetricLog_log(MetricLog *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     }
 
     double now = wall_time();
-    int wake = 0;
     pthread_mutex_lock(&self->lock);
-    Item *segment = self->tail;
-    if (segment == NULL || segment->keys != self->last_set) {
-        segment = calloc(1, sizeof(Item));
+    if (self->open == NULL || self->open_set != self->last_set) {
+        Item *segment = calloc(1, sizeof(Item));
         if (segment == NULL) {
             pthread_mutex_unlock(&self->lock);
             PyErr_NoMemory();
             goto done;
         }
+        close_open_locked(self);
         __atomic_add_fetch(&self->last_set->refs, 1, __ATOMIC_ACQ_REL);
         segment->keys = self->last_set;
         if (self->tail != NULL)
@@ -563,38 +610,34 @@ MetricLog_log(MetricLog *self, PyObject *const *args, Py_ssize_t nargs, PyObject
         else
             self->head = segment;
         self->tail = segment;
+        self->open = segment;
+        self->open_set = self->last_set;
+        self->open_stride = 2 + width;
     }
-    if (segment->rows == segment->capacity) {
-        Py_ssize_t capacity = segment->capacity ? segment->capacity * 2 : 64;
-        int64_t *steps = realloc(segment->steps, sizeof(int64_t) * capacity);
-        if (steps != NULL)
-            segment->steps = steps;
-        double *times = steps ? realloc(segment->times, sizeof(double) * capacity) : NULL;
-        if (times != NULL)
-            segment->times = times;
-        double *grown = times ? realloc(segment->values, sizeof(double) * capacity * width) : NULL;
+    if (self->open_rows == self->open_capacity) {
+        Py_ssize_t capacity = self->open_capacity ? self->open_capacity * 2 : 32;
+        Cell *grown = realloc(self->open_cells, sizeof(Cell) * capacity * self->open_stride);
         if (grown == NULL) {
             pthread_mutex_unlock(&self->lock);
             PyErr_NoMemory();
             goto done;
         }
-        segment->values = grown;
-        segment->capacity = capacity;
+        self->open_cells = grown;
+        self->open_capacity = capacity;
     }
-    segment->steps[segment->rows] = step;
-    segment->times[segment->rows] = now;
-    memcpy(segment->values + segment->rows * width, values, sizeof(double) * width);
-    segment->rows++;
+    Cell *row = self->open_cells + self->open_rows * self->open_stride;
+    row[0].step = step;
+    row[1].number = now;
+    memcpy(row + 2, values, sizeof(double) * width);
+    self->open_rows++;
     int idle = self->points == 0;
     self->points += width;
     /* A row logged after a quiet interval goes at once (what a live chart waits for); others wait for
      * the interval, so at most one frame an interval leaves whatever the pace. */
     if (self->points >= self->flush_points || (idle && now - self->drained_at >= self->interval)) {
         self->woken = 1;
-        wake = 1;
-    }
-    if (wake)
         pthread_cond_signal(&self->wake);
+    }
     pthread_mutex_unlock(&self->lock);
     result = Py_None;
     Py_INCREF(result);
@@ -602,12 +645,10 @@ MetricLog_log(MetricLog *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 done:
     if (values != stack_values)
         PyMem_Free(values);
-    if (keys != stack_keys)
-        PyMem_Free(keys);
     return result;
 
 bad_args:
-    PyErr_SetString(PyExc_TypeError, "log() takes (metrics, step)");
+    PyErr_SetString(PyExc_TypeError, "ctx.log() takes (metrics, step)");
     return NULL;
 }
 
@@ -634,6 +675,7 @@ MetricLog_post(MetricLog *self, PyObject *arg)
     item->frame = frame;
     item->frame_size = (size_t)PyBytes_GET_SIZE(arg);
     pthread_mutex_lock(&self->lock);
+    close_open_locked(self);
     if (self->tail != NULL)
         self->tail->next = item;
     else
@@ -667,15 +709,6 @@ MetricLog_close(MetricLog *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
-MetricLog_pending(MetricLog *self, PyObject *Py_UNUSED(ignored))
-{
-    pthread_mutex_lock(&self->lock);
-    Py_ssize_t points = self->points;
-    pthread_mutex_unlock(&self->lock);
-    return PyLong_FromSsize_t(points);
-}
-
 static int
 MetricLog_traverse(MetricLog *self, visitproc visit, void *arg)
 {
@@ -704,6 +737,7 @@ MetricLog_dealloc(MetricLog *self)
                 PyErr_Clear();
             Py_XDECREF(done);
         }
+        close_open_locked(self);
         items_free(self->head);
         pthread_mutex_destroy(&self->lock);
         pthread_cond_destroy(&self->wake);
@@ -721,7 +755,6 @@ static PyMethodDef MetricLog_methods[] = {
      "log(metrics, step): record a row of values at a step; returns at once."},
     {"post", (PyCFunction)MetricLog_post, METH_O, "post(frame): send a frame after the points before it."},
     {"close", (PyCFunction)MetricLog_close, METH_NOARGS, "Send everything and stop the sender thread."},
-    {"pending", (PyCFunction)MetricLog_pending, METH_NOARGS, "Points logged and not yet taken."},
     {NULL},
 };
 

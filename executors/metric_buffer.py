@@ -1,5 +1,5 @@
-"""The packed columns that ``ctx.log`` appends to, and their hand-over to the background sender: the pure-Python
-way, used where the C module (``_metric_log.c``, the same design in C) is not built.
+"""The packed columns that ``ctx.log`` appends to, and their hand-over to the background sender: the
+pure-Python way, used where the C module (``_metric_log.c``, the same design in C) is not built.
 
 Rows logged with the same keys as the row before go into one segment: a step column, a time column and a
 row-major value column (one value per key a row), each an ``array`` that the logging call extends at C

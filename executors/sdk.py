@@ -6,10 +6,10 @@ background thread sends every ``flush_interval`` seconds (at once for a row logg
 once ``flush_points`` points wait), so they never wait on the control plane. Points still buffered when the
 function returns or raises are sent before the run's result: nothing logged is lost.
 
-Where the C module is built (``executors/_metric_log.c``; pip builds it where a C compiler is found), ``ctx.log``
-is its C function and the background thread a native one that never takes the GIL from training; elsewhere
-(or with ``PTW_METRIC_LOG=python``) both are the pure-Python ``metric_buffer`` and thread below, which behave
-the same, several times slower.
+Where the C module is built (``executors/_metric_log.c``; pip builds it where a C compiler is found),
+``ctx.log`` is its C function and the background thread a native one that never takes the GIL from
+training; elsewhere (or with ``PTW_METRIC_LOG=python``) both are the pure-Python ``metric_buffer`` and
+thread below, which behave the same, several times slower.
 
 Values: ``ctx.log`` takes real numbers (Python or numpy numbers, one-element tensors). Anything else raises
 ``TypeError`` at the call. NaN and ±inf cannot be stored (JSON and GraphQL floats have no such values): they
@@ -101,7 +101,17 @@ class MessageChannel:
 
 
 class RunContext:
-    """What a run's training function gets. Built by the runner; training code only uses it."""
+    """What a run's training function gets. Built by the runner; training code only uses it.
+
+    ``ctx.log(metrics, step)``: record metric values at a step. Returns at once; values are sent in the
+    background. Refused at the call, with nothing of the call kept: a step that is not an integer in
+    0-2**31-1, a metric name that is not a string of 1-200 characters without NUL or unpaired surrogate, a
+    value that is not a real number (or a one-element tensor). NaN and ±inf are dropped (one warning a key).
+    """
+
+    # An attribute, not a method: with the C module it is the C function itself (no Python frame and no
+    # method lookup between the training loop and it); else ``_log``.
+    log: Callable[..., None]
 
     def __init__(
         self,
@@ -154,20 +164,16 @@ class RunContext:
             self._native = _metric_log.MetricLog(
                 channel.pipe, flush_interval, flush_points, self._new_keys, self._log_slow
             )
-            # The C call itself (documented by ``log`` below): no Python frame between the loop and it.
-            self.log = self._native.log  # type: ignore[method-assign]
+            self.log = self._native.log
             return
+        self.log = self._log
         self._flusher = threading.Thread(target=self._flush_loop, name="ptw-metrics", daemon=True)
         self._flusher.start()
 
     # -- metrics and pruning -------------------------------------------------------------------
 
-    def log(self, metrics: Mapping[str, Any], step: int) -> None:
-        """Record metric values at a step. Returns at once; values are sent in the background.
-
-        Refused here, with nothing of the call kept: a step that is not an integer in 0-2**31-1, a metric
-        name that is not a string of 1-200 characters without NUL or unpaired surrogate, a value that is
-        not a real number (or a one-element tensor)."""
+    def _log(self, metrics: Mapping[str, Any], step: int) -> None:
+        """``log`` in pure Python (where the C module is not built)."""
         if type(step) is not int or not 0 <= step <= MAX_STEP:
             step = _step(step)
         if type(metrics) is not dict and not isinstance(metrics, Mapping):

@@ -14,6 +14,7 @@ empty buffer, and readers below it fall back to the log (which handles trimmed h
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -69,7 +70,13 @@ class _Tail:
                     self.changed.notify_all()
 
     def after(self, seq: int, count: int) -> list[MetricBatch]:
-        return [b for b in self.batches if b.seq > seq][:count]
+        # batches are in ascending seq: a search, not a scan of up to BUFFERED_BATCHES per subscriber
+        start = bisect.bisect_right(self.batches, seq, key=_seq)
+        return self.batches[start : start + count]
+
+
+def _seq(batch: MetricBatch) -> int:
+    return batch.seq
 
 
 class SharedLogReader:

@@ -277,3 +277,23 @@ async def test_a_shared_reader_gives_every_follower_each_batch_once_from_one_tai
     late = await shared.read_after("run-s", 0, block_ms=None)  # not waiting: the log itself answers
     assert [b.seq for b in late.batches] == seqs
     await shared.close()
+
+
+async def test_a_shared_reader_answers_from_any_cursor_in_its_tail(metric_log: RedisMetricLog) -> None:
+    from ptw.infra.live.shared_log_reader import SharedLogReader
+
+    shared = SharedLogReader(metric_log)
+    point = series_of_points([MetricPoint("loss", 0, 1.0, AT)])
+    first = await metric_log.append("run-c", point)
+    assert [b.seq for b in (await shared.read_after("run-c", 0, block_ms=2000, count=10)).batches] == [first]
+    seqs = [first] + [await metric_log.append("run-c", point) for _ in range(9)]
+    got: list[int] = [first]
+    while got[-1] < seqs[-1]:  # the tail catches up
+        got += [b.seq for b in (await shared.read_after("run-c", got[-1], block_ms=2000, count=100)).batches]
+    assert got == seqs
+    for cursor in range(len(seqs)):
+        read = await shared.read_after("run-c", seqs[cursor], block_ms=2000 if cursor < 9 else 50, count=3)
+        assert [b.seq for b in read.batches] == seqs[cursor + 1 : cursor + 4]
+    below = await shared.read_after("run-c", seqs[0] - 1, block_ms=2000, count=100)  # not a batch's seq
+    assert [b.seq for b in below.batches] == seqs
+    await shared.close()
