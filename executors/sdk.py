@@ -2,8 +2,9 @@
 
 Training code is a function ``train(ctx) -> dict`` and imports nothing else of ours. Everything a run
 reports travels to its supervisor over a pipe; ``ctx.log`` and ``ctx.report`` only append to a buffer that a
-background thread sends every ``flush_interval`` seconds (at once for a row logged after a quiet spell, sooner
-once ``flush_points`` points wait), so they never wait on the control plane. Points still buffered when the
+background thread sends at most once every ``flush_interval`` seconds (a row at once when the last send is
+that old, else with the next row after that, or two intervals after the last send at the latest; sooner once
+``flush_points`` points wait), so they never wait on the control plane. Points still buffered when the
 function returns or raises are sent before the run's result: nothing logged is lost.
 
 Where the C module is built (``executors/_metric_log.c``; pip builds it where a C compiler is found),
@@ -195,14 +196,13 @@ class RunContext:
                 raise
             segment.steps.append(step)
             segment.times.append(now)
-            idle = not buffer.points
             buffer.points += len(keys)
             full = buffer.points >= self._flush_points
-        # A row logged after a flush interval without a send goes at once (what a live chart waits for);
-        # others wait for the interval. So at most one message an interval leaves, whatever the pace:
-        # each costs the training process a thread switch and a write, and every live subscriber a
-        # message to receive.
-        if full or (idle and now - self._drained_at >= self._flush_interval):
+        # The send rule of _metric_log.c (SEND RULE): at once when the last send is an interval old, else
+        # with the first row after that or at the latest two intervals after it (the flusher's timer). At
+        # most one message an interval leaves, whatever the pace: each costs the training process a thread
+        # switch and a write, and every live subscriber a message to receive.
+        if (full or now - self._drained_at >= self._flush_interval) and not self._wake.is_set():
             self._wake.set()
 
     def report(self, value: Any, step: int, metric: str | None = None) -> None:
@@ -363,7 +363,7 @@ class RunContext:
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
-            self._wake.wait(self._flush_interval)
+            self._wake.wait(2 * self._flush_interval)  # the send rule's latest
             self._wake.clear()
             self._drain()
 
