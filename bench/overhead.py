@@ -135,12 +135,6 @@ def call_cost(calls: int, repeats: int, artifacts: Path) -> float:
     return best
 
 
-def implementation() -> str:
-    """Which ``ctx.log`` the loop ran: the C module's, or the pure-Python one."""
-    with tempfile.TemporaryDirectory() as tmp, context(Path(tmp)) as ctx:
-        return "C module" if type(ctx.log).__name__ == "builtin_function_or_method" else "pure Python"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -155,6 +149,7 @@ def main() -> None:
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         with context(Path(tmp)) as ctx:
+            sdk = "pure Python" if ctx._native is None else "C module"  # which ctx.log the loop runs
             interleaved(loop, ctx, 20, args.block)  # warm-up, the sender running
             for _ in range(args.rounds):
                 rounds.append(interleaved(loop, ctx, args.blocks, args.block))
@@ -164,7 +159,7 @@ def main() -> None:
     step_ms = statistics.median(bare for bare, _ in rounds) / args.block * 1000
     logged_ms = statistics.median(logged for _, logged in rounds) / args.block * 1000
     print(f"loop: 2-layer MLP, hidden width {loop.width}, batch {BATCH}, one thread")
-    print(f"ctx.log: {implementation()} (PTW_METRIC_LOG=python for the pure-Python one)")
+    print(f"ctx.log: {sdk} (PTW_METRIC_LOG=python for the pure-Python one)")
     print(f"{'':<22}{'ms/step':>10}")
     print(f"{'bare':<22}{step_ms:>10.4f}")
     print(f"{'ctx.log 10 keys/step':<22}{logged_ms:>10.4f}")
@@ -175,7 +170,7 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "overhead",
-                "sdk": implementation(),
+                "sdk": sdk,
                 "width": loop.width,
                 "rounds": args.rounds,
                 "blocks": args.blocks,

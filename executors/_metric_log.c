@@ -301,45 +301,75 @@ close_open_locked(MetricLog *self)
     }
 }
 
+/* A frame being assembled: the JSON of its head, the columns of its body, the points it holds. */
+typedef struct {
+    Bytes head, body, frame;
+    Py_ssize_t points;
+    int segments;
+} Group;
+
+/* The group written as one frame (when it holds a segment; not when an allocation failed), then emptied. */
+static void
+group_send(Group *g, Pipe *pipe)
+{
+    if (g->segments == 0)
+        return;
+    bytes_text(&g->head, "]}");
+    g->frame.size = 0;
+    bytes_put(&g->frame, MAGIC, 4);
+    bytes_u32(&g->frame, (uint32_t)g->head.size);
+    bytes_u32(&g->frame, (uint32_t)g->body.size);
+    bytes_put(&g->frame, g->head.data, g->head.size);
+    bytes_put(&g->frame, g->body.data, g->body.size);
+    if (!g->frame.failed && !g->head.failed && !g->body.failed) {
+        pthread_mutex_lock(&pipe->lock);
+        pipe_write_locked(pipe, g->frame.data, g->frame.size);
+        pthread_mutex_unlock(&pipe->lock);
+    }
+    g->head.size = g->body.size = 0;
+    g->head.failed = g->body.failed = g->frame.failed = 0;
+    g->segments = 0;
+    g->points = 0;
+}
+
+/* Rows [start, start + rows) of a segment added to the group: its keys and row count to the head, its
+ * steps, times and row-major values, as columns, to the body. */
+static void
+group_add(Group *g, const Item *item, Py_ssize_t start, Py_ssize_t rows)
+{
+    Py_ssize_t width = item->keys->count, stride = 2 + width;
+    char count[32];
+    bytes_text(&g->head, g->segments ? ",{\"keys\":" : "{\"kind\":\"metrics\",\"segments\":[{\"keys\":");
+    bytes_put(&g->head, item->keys->json, item->keys->size);
+    snprintf(count, sizeof count, ",\"rows\":%zd}", rows);
+    bytes_text(&g->head, count);
+    char *block = bytes_reserve(&g->body, sizeof(double) * rows * stride);
+    if (block != NULL) {
+        char *steps = block, *times = block + sizeof(double) * rows, *values = times + sizeof(double) * rows;
+        const Cell *first = item->cells + start * stride;
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            const Cell *row = first + r * stride;
+            memcpy(steps + sizeof(double) * r, &row[0], sizeof(double));
+            memcpy(times + sizeof(double) * r, &row[1], sizeof(double));
+            memcpy(values + sizeof(double) * r * width, &row[2], sizeof(double) * width);
+        }
+    }
+    g->segments++;
+    g->points += rows * width;
+}
+
 /* Frames of the items (segments grouped into frames of about flush_points points; a posted frame as it
  * is), written to the pipe. Called without the GIL and without self->lock. */
 static void
 send_items(MetricLog *self, Item *items)
 {
-    Bytes frame = {0};
-    Bytes head = {0};
-    Bytes body = {0};
+    Group g = {0};
     Pipe *pipe = self->pipe;
     /* points a frame (a frame's sizes are 32-bit: never near 4 GiB whatever flush_points says) */
     Py_ssize_t budget = self->flush_points < MAX_FRAME_POINTS ? self->flush_points : MAX_FRAME_POINTS;
-    Py_ssize_t grouped = 0;
-    int segments = 0;
-
-#define FLUSH_GROUP()                                                                                  \
-    do {                                                                                               \
-        if (segments) {                                                                                \
-            bytes_text(&head, "]}");                                                                   \
-            frame.size = 0;                                                                            \
-            bytes_put(&frame, MAGIC, 4);                                                               \
-            bytes_u32(&frame, (uint32_t)head.size);                                                    \
-            bytes_u32(&frame, (uint32_t)body.size);                                                    \
-            bytes_put(&frame, head.data, head.size);                                                   \
-            bytes_put(&frame, body.data, body.size);                                                   \
-            if (!frame.failed && !head.failed && !body.failed) {                                       \
-                pthread_mutex_lock(&pipe->lock);                                                       \
-                pipe_write_locked(pipe, frame.data, frame.size);                                       \
-                pthread_mutex_unlock(&pipe->lock);                                                     \
-            }                                                                                          \
-            head.size = body.size = 0;                                                                 \
-            head.failed = body.failed = frame.failed = 0;                                              \
-            segments = 0;                                                                              \
-            grouped = 0;                                                                               \
-        }                                                                                              \
-    } while (0)
-
     for (Item *item = items; item != NULL; item = item->next) {
         if (item->keys == NULL) {
-            FLUSH_GROUP();
+            group_send(&g, pipe);
             pthread_mutex_lock(&pipe->lock);
             pipe_write_locked(pipe, item->frame, item->frame_size);
             pthread_mutex_unlock(&pipe->lock);
@@ -351,34 +381,15 @@ send_items(MetricLog *self, Item *items)
         Py_ssize_t per_chunk = budget / width > 0 ? budget / width : 1;
         for (Py_ssize_t start = 0; start < item->rows; start += per_chunk) {
             Py_ssize_t rows = item->rows - start < per_chunk ? item->rows - start : per_chunk;
-            if (segments && grouped + rows * width > budget)
-                FLUSH_GROUP();
-            char count[32];
-            bytes_text(&head, segments ? ",{\"keys\":" : "{\"kind\":\"metrics\",\"segments\":[{\"keys\":");
-            bytes_put(&head, item->keys->json, item->keys->size);
-            snprintf(count, sizeof count, ",\"rows\":%zd}", rows);
-            bytes_text(&head, count);
-            Py_ssize_t stride = 2 + width;
-            const Cell *first = item->cells + start * stride;
-            char *block = bytes_reserve(&body, sizeof(double) * rows * stride);
-            if (block != NULL) {
-                char *steps = block, *times = block + sizeof(double) * rows, *values = times + sizeof(double) * rows;
-                for (Py_ssize_t r = 0; r < rows; r++) {
-                    const Cell *row = first + r * stride;
-                    memcpy(steps + sizeof(double) * r, &row[0], sizeof(double));
-                    memcpy(times + sizeof(double) * r, &row[1], sizeof(double));
-                    memcpy(values + sizeof(double) * r * width, &row[2], sizeof(double) * width);
-                }
-            }
-            segments++;
-            grouped += rows * width;
+            if (g.segments && g.points + rows * width > budget)
+                group_send(&g, pipe);
+            group_add(&g, item, start, rows);
         }
     }
-    FLUSH_GROUP();
-#undef FLUSH_GROUP
-    free(frame.data);
-    free(head.data);
-    free(body.data);
+    group_send(&g, pipe);
+    free(g.frame.data);
+    free(g.head.data);
+    free(g.body.data);
 }
 
 /* The queue, emptied (the caller holds self->lock). */

@@ -337,8 +337,7 @@ class RunContext:
     def _log_slow(self, metrics: Any, step: Any) -> None:
         """For the C module: a call its fast path does not take (not a dict, a step or a value that is not
         a plain int or float, a value that is not finite), refused or cleaned here and logged again."""
-        if type(step) is not int or not 0 <= step <= MAX_STEP:
-            step = _step(step)
+        step = _step(step)
         if not isinstance(metrics, Mapping):
             raise TypeError(
                 f"ctx.log takes a mapping of metric names to numbers, not {type(metrics).__name__}"

@@ -18,6 +18,7 @@ import bisect
 import contextlib
 import logging
 from collections.abc import Sequence
+from operator import attrgetter
 
 from ptw.domain.metrics import MetricBatch, Series
 from ptw.domain.ports import LogRead, MetricLog
@@ -71,12 +72,8 @@ class _Tail:
 
     def after(self, seq: int, count: int) -> list[MetricBatch]:
         # batches are in ascending seq: a search, not a scan of up to BUFFERED_BATCHES per subscriber
-        start = bisect.bisect_right(self.batches, seq, key=_seq)
+        start = bisect.bisect_right(self.batches, seq, key=attrgetter("seq"))
         return self.batches[start : start + count]
-
-
-def _seq(batch: MetricBatch) -> int:
-    return batch.seq
 
 
 class SharedLogReader:
