@@ -8,6 +8,14 @@ selection on it is looked up by (that object, document, operation name, variable
 the first subscriber; ``next`` messages whose data came from here are encoded once and each subscriber's
 id spliced in front.
 
+Past the first subscriber, an event need not go through strawberry at all: over graphql-transport-ws a
+subscription's resolver can ask ``DirectNext`` to send an event whose result is already here, error-free,
+straight to its socket (its id spliced in), and yield only the events it could not send that way. This
+skips, per subscriber and event, graphql-core's per-event execution, strawberry's extension hooks and
+result handling and the handler's message building, which were most of a replica's CPU with 50
+subscribers of one run. Errors never take that path: an event whose execution failed is yielded, and
+strawberry masks and sends its errors as usual.
+
 Authorization is untouched: each subscriber's access to the run is checked when it subscribes, and a
 shared event type's fields must not depend on who asks (``MetricBatch``'s do not). Each subscriber still
 follows the run on its own (its cursor, its resume with ``after:``), so only identical events are shared.
@@ -15,10 +23,13 @@ follows the run on its own (its cursor, its resume with ``after:``), so only ide
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, Protocol
 
-from graphql import ExecutionResult, print_ast
+from graphql import ExecutionResult, OperationDefinitionNode, print_ast
+from starlette.websockets import WebSocketDisconnect
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from ptw.api.json_encoding import encode_json
@@ -47,10 +58,16 @@ class _Recent:
 _results = _Recent(RECENT_EVENTS)  # (id(event), selection) -> (event, ExecutionResult)
 _encoded = _Recent(RECENT_EVENTS)  # id(data) -> (data, its JSON)
 _selections: dict[int, tuple[Any, str]] = {}  # id(operation node) -> (node, its text)
+# What, besides the event, decides a shared event's result: the document text, operation name, variables.
+Selection = tuple[str, str | None, str]
 
 
-def _selection(executor: Any) -> tuple[str, str | None, str]:
-    operation = executor.operation
+def _selection(executor: Any) -> Selection:
+    return selection_of(executor.operation, executor.variable_values.coerced)
+
+
+def selection_of(operation: OperationDefinitionNode, variables: dict[str, Any]) -> Selection:
+    """What, besides the event, decides a shared event's result: the document, operation and variables."""
     known = _selections.get(id(operation))
     if known is None or known[0] is not operation:
         text = operation.loc.source.body if operation.loc else print_ast(operation)
@@ -58,8 +75,7 @@ def _selection(executor: Any) -> tuple[str, str | None, str]:
             _selections.clear()
         known = _selections[id(operation)] = (operation, text)
     name = operation.name.value if operation.name else None
-    variables = repr(sorted(executor.variable_values.coerced.items()))
-    return known[1], name, variables
+    return known[1], name, repr(sorted(variables.items()))
 
 
 class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -92,17 +108,73 @@ def _store(key: Any, event: Any, result: Any) -> None:
         _encoded.put(id(result.data), (result.data, None))
 
 
+def _data_text(data: Any) -> str | None:
+    known = _encoded.get(id(data))
+    if known is None or known[0] is not data:
+        return None
+    text: str | None = known[1]
+    if text is None:
+        text = encode_json(data)
+        _encoded.entries[id(data)] = (data, text)
+    return text
+
+
+def next_message(operation_id: str, data_text: str) -> str:
+    return f'{{"id":{encode_json(operation_id)},"type":"next","payload":{{"data":{data_text}}}}}'
+
+
 def encoded_next(operation_id: str, payload: dict[str, Any]) -> str | None:
     """The ``next`` message of ``payload`` as JSON when its data is a shared event's (encoded once for
     all subscribers); None for any other payload, to be encoded as usual."""
     if len(payload) != 1 or "data" not in payload:
         return None
-    data = payload["data"]
-    known = _encoded.get(id(data))
-    if known is None or known[0] is not data:
-        return None
-    text = known[1]
-    if text is None:
-        text = encode_json(data)
-        _encoded.entries[id(data)] = (data, text)
-    return f'{{"id":{encode_json(operation_id)},"type":"next","payload":{{"data":{text}}}}}'
+    text = _data_text(payload["data"])
+    return None if text is None else next_message(operation_id, text)
+
+
+class Sender(Protocol):
+    """The connection an operation runs on (``ws_messages.TransportWsHandler``)."""
+
+    async def send_text(self, text: str) -> None: ...
+
+
+class Operation(Protocol):
+    id: str
+    completed: bool
+
+
+# Set by the graphql-transport-ws handler in each operation's task: where a resolver may send directly.
+CURRENT_OPERATION: ContextVar[tuple[Sender, Operation] | None] = ContextVar("ptw_ws_operation", default=None)
+
+
+class DirectNext:
+    """Sends a subscription's shared events straight to its socket when their result is already known."""
+
+    def __init__(self, sender: Sender, operation: Operation, selection: Selection) -> None:
+        self.sender, self.operation, self.selection = sender, operation, selection
+
+    @classmethod
+    def for_operation(
+        cls, operation: OperationDefinitionNode, variables: dict[str, Any]
+    ) -> DirectNext | None:
+        """None outside a graphql-transport-ws operation (HTTP, the legacy protocol, a test's own call)."""
+        current = CURRENT_OPERATION.get()
+        if current is None:
+            return None
+        return cls(current[0], current[1], selection_of(operation, variables))
+
+    async def sent(self, event: Any) -> bool:
+        """True once ``event``'s ``next`` went out; False when it must be yielded (its result is not
+        here, or had errors, or the operation is completing), for strawberry to execute and send."""
+        known = _results.get((id(event), *self.selection))
+        if known is None or known[0] is not event or self.operation.completed:
+            return False
+        text = _data_text(known[1].data)
+        if text is None:
+            return False
+        try:
+            await self.sender.send_text(next_message(self.operation.id, text))
+        except WebSocketDisconnect:
+            # The connection is gone: its handler is ending and cancels this operation.
+            await asyncio.get_running_loop().create_future()
+        return True

@@ -9,10 +9,13 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
-from ptw.api.shared_events import encoded_next
+from ptw.api.shared_events import CURRENT_OPERATION, encoded_next
 
 INVALID = 4400
 # The messages that carry an operation (graphql-transport-ws: subscribe; legacy graphql-ws: start).
@@ -51,6 +54,14 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return
         await super().handle_message(message)
 
+    async def run_operation(self, operation: Operation[Any, None]) -> None:
+        # The operation's resolvers may send its shared events themselves (shared_events.DirectNext).
+        CURRENT_OPERATION.set((self, operation))  # this task's own context: no reset needed
+        await super().run_operation(operation)
+
+    async def send_text(self, text: str) -> None:
+        await self.websocket.ws.send_text(text)
+
     async def send_message(self, message: Any) -> None:
         # A shared event's ``next`` is encoded once for all its subscribers (api/shared_events.py).
         text = encoded_next(message["id"], message["payload"]) if message.get("type") == "next" else None
@@ -58,7 +69,7 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Any, None]):
             await super().send_message(message)
             return
         try:
-            await self.websocket.ws.send_text(text)
+            await self.send_text(text)
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 

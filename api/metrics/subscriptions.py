@@ -11,6 +11,7 @@ from ptw.api.ids import decode_int_cursor
 from ptw.api.metrics.stream import MetricStream
 from ptw.api.metrics.types import SEQ_CURSOR, MetricBatch
 from ptw.api.run_ids import run_id_of
+from ptw.api.shared_events import DirectNext
 
 
 @strawberry.type
@@ -29,6 +30,10 @@ class MetricSubscriptions:
         run = await run_id_of(info, run_id)
         stream = MetricStream(services.metrics, info.context.actor, run, keys)
         after_seq = decode_int_cursor(after, SEQ_CURSOR) if after else 0
+        # A batch another subscriber was already sent with this selection goes straight to the socket.
+        direct = DirectNext.for_operation(info.operation, info.variable_values)
         with info.context.telemetry.subscription("runMetrics"):
             async for batch in stream.batches(after_seq):
-                yield MetricBatch.from_domain(batch)
+                event = MetricBatch.from_domain(batch)
+                if direct is None or not await direct.sent(event):
+                    yield event

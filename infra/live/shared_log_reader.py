@@ -38,7 +38,7 @@ class _Tail:
         self.source, self.run_id = source, run_id
         self.floor = floor  # every batch of a higher seq that the log held is in ``batches``
         self.batches: list[MetricBatch] = []
-        self.changed = asyncio.Condition()
+        self.changed = asyncio.Event()
         self.readers = 0
         self.idle_since: float | None = None
         self.task = asyncio.create_task(self._follow(), name=f"ptw-log-tail-{run_id}")
@@ -58,17 +58,19 @@ class _Tail:
                 await asyncio.sleep(0.5)
                 continue
             first = read.batches[0].seq if read.batches else read.trimmed_below
-            async with self.changed:
-                if read.trimmed_below > self.last + 1 and first > self.last + 1:
-                    # Entries after our position were trimmed before we read them: start over above them.
-                    self.batches, self.floor = [], first - 1
-                self.batches.extend(read.batches)
-                if len(self.batches) > BUFFERED_BATCHES:
-                    dropped = self.batches[: len(self.batches) - BUFFERED_BATCHES]
-                    self.batches = self.batches[len(dropped) :]
-                    self.floor = dropped[-1].seq
-                if read.batches:
-                    self.changed.notify_all()
+            # No await from here to the wake-up: readers see the buffer either before or after the change.
+            if read.trimmed_below > self.last + 1 and first > self.last + 1:
+                # Entries after our position were trimmed before we read them: start over above them.
+                self.batches, self.floor = [], first - 1
+            self.batches.extend(read.batches)
+            if len(self.batches) > BUFFERED_BATCHES:
+                dropped = self.batches[: len(self.batches) - BUFFERED_BATCHES]
+                self.batches = self.batches[len(dropped) :]
+                self.floor = dropped[-1].seq
+            if read.batches:
+                # Wakes every reader waiting now (each its own future, no lock to take in turn).
+                self.changed.set()
+                self.changed.clear()
 
     def after(self, seq: int, count: int) -> list[MetricBatch]:
         # batches are in ascending seq: a search, not a scan of up to BUFFERED_BATCHES per subscriber
@@ -82,6 +84,7 @@ class SharedLogReader:
     def __init__(self, source: MetricLog) -> None:
         self.source = source
         self._tails: dict[str, _Tail] = {}
+        self._swept = 0.0
 
     async def append(self, run_id: str, series: Sequence[Series]) -> int:
         return await self.source.append(run_id, series)
@@ -105,12 +108,11 @@ class SharedLogReader:
         try:
             found = tail.after(after_seq, count)
             if not found:
-                async with tail.changed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            tail.changed.wait_for(lambda: bool(tail.after(after_seq, 1))), block_ms / 1000
-                        )
-                found = tail.after(after_seq, count)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(block_ms / 1000):  # a timer, not a task as wait_for makes
+                        while not found:
+                            await tail.changed.wait()
+                            found = tail.after(after_seq, count)
             if after_seq < tail.floor:  # the tail started over while we waited: read the log ourselves
                 return await self.source.read_after(run_id, after_seq, None, count)
             return LogRead(batches=found, trimmed_below=0)
@@ -125,6 +127,9 @@ class SharedLogReader:
             return
         if tail.idle_since is None:
             tail.idle_since = loop.time()
+        if loop.time() - self._swept < 1.0:  # a run's followers pass here on every batch: sweep seldom
+            return
+        self._swept = loop.time()
         # Followers come back within a read or two; a tail left unread this long has no followers.
         for rid, other in list(self._tails.items()):
             if other.readers == 0 and other.idle_since and loop.time() - other.idle_since > IDLE_SECONDS:
