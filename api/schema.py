@@ -20,6 +20,7 @@ from ptw.api.document_cache import CachedParse, CachedValidation
 from ptw.api.document_limits import DocumentLimits, document_limit
 from ptw.api.errors import ErrorPolicy, log_unexpected
 from ptw.api.input_limits import InputLimits, input_limit
+from ptw.api.leaf_fields import PlainLeafFields
 from ptw.api.limits import RateLimit, hide_suggestions
 from ptw.api.metrics.mutations import MetricMutations
 from ptw.api.metrics.subscriptions import MetricSubscriptions
@@ -68,6 +69,10 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (MetricSubscriptions, RunSubscriptions, OptimizationSubscriptions))
 
 
+class PtwExecutionContext(PlainLeafFields, SharedEventExecutionContext):
+    """Plain leaves read directly (api/leaf_fields.py); shared events executed once (api/shared_events.py)."""
+
+
 class PtwSchema(strawberry.Schema):
     suggestions = True
 
@@ -112,7 +117,7 @@ def build_schema(
         # Types reachable only through node(id:) must still be in the schema.
         types=[Project, ApiKey, OptimizationResult],
         extensions=extensions,
-        execution_context_class=SharedEventExecutionContext,
+        execution_context_class=PtwExecutionContext,
     )
     built.suggestions = suggestions
     return built
