@@ -11,9 +11,11 @@ raises or reports the same errors it always did.
 
 from __future__ import annotations
 
+from inspect import isawaitable
 from typing import Any
 
 from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, Undefined, is_leaf_type
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 _plain: dict[int, tuple[GraphQLField, GraphQLLeafType | None]] = {}  # id(field) -> its leaf type, if plain
 
@@ -23,9 +25,12 @@ def plain_leaf(field: GraphQLField) -> GraphQLLeafType | None:
     if known is not None and known[0] is field:
         return known[1]
     kind = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     plain = (
         not field.args
-        and getattr(field.resolve, "_is_default", False)  # strawberry's attribute read, no resolver
+        # strawberry's attribute read: no resolver, no permission classes, no field extensions
+        and getattr(definition, "is_basic_field", False)
+        and getattr(field.resolve, "_is_default", False)
         and is_leaf_type(kind)
     )
     leaf = kind if plain else None
@@ -44,12 +49,11 @@ class PlainLeafFields:
             field = self.schema.get_field(parent_type, node.name.value)  # type: ignore[attr-defined]
             leaf = plain_leaf(field) if field is not None else None
             if leaf is not None:
-                value = field.resolve(source, None)  # type: ignore[union-attr,misc]
-                if value is not None and not isinstance(value, Exception):
-                    try:
-                        serialized = leaf.serialize(value)
-                    except Exception:  # graphql-core's path below reports it
-                        serialized = None
-                    if serialized is not None and serialized is not Undefined:
-                        return serialized
+                try:
+                    value = field.resolve(source, None)  # type: ignore[union-attr,misc]
+                    serialized = None if value is None else leaf.serialize(value)
+                except Exception:  # graphql-core's path below reports it, on this field
+                    serialized = None
+                if serialized is not None and serialized is not Undefined and not isawaitable(serialized):
+                    return serialized
         return super().execute_field(parent_type, source, field_details_list, *rest)  # type: ignore[misc]

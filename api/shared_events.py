@@ -29,7 +29,7 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 
 from graphql import ExecutionResult, OperationDefinitionNode, print_ast
-from starlette.websockets import WebSocketDisconnect
+from starlette import websockets
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from ptw.api.json_encoding import encode_json
@@ -143,6 +143,11 @@ class Operation(Protocol):
     completed: bool
 
 
+# A send to a client that went away, or (starlette >= 1.0, a RuntimeError) after we closed it (a revoked key).
+_GONE = (
+    websockets.WebSocketDisconnect,
+    getattr(websockets, "WebSocketDisconnected", websockets.WebSocketDisconnect),
+)
 # Set by the graphql-transport-ws handler in each operation's task: where a resolver may send directly.
 CURRENT_OPERATION: ContextVar[tuple[Sender, Operation] | None] = ContextVar("ptw_ws_operation", default=None)
 
@@ -174,7 +179,7 @@ class DirectNext:
             return False
         try:
             await self.sender.send_text(next_message(self.operation.id, text))
-        except WebSocketDisconnect:
+        except _GONE:
             # The connection is gone: its handler is ending and cancels this operation.
             await asyncio.get_running_loop().create_future()
         return True

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import contextvars
 import logging
 from collections.abc import Sequence
 from operator import attrgetter
@@ -41,7 +42,10 @@ class _Tail:
         self.changed = asyncio.Event()
         self.readers = 0
         self.idle_since: float | None = None
-        self.task = asyncio.create_task(self._follow(), name=f"ptw-log-tail-{run_id}")
+        # A context of its own: not the first reader's (which may hold that subscriber's connection).
+        self.task = asyncio.create_task(
+            self._follow(), name=f"ptw-log-tail-{run_id}", context=contextvars.Context()
+        )
 
     @property
     def last(self) -> int:
@@ -113,6 +117,7 @@ class SharedLogReader:
                         while not found:
                             await tail.changed.wait()
                             found = tail.after(after_seq, count)
+                found = found or tail.after(after_seq, count)  # a wake-up in the turn the timer fired
             if after_seq < tail.floor:  # the tail started over while we waited: read the log ourselves
                 return await self.source.read_after(run_id, after_seq, None, count)
             return LogRead(batches=found, trimmed_below=0)

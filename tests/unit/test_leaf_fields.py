@@ -105,3 +105,42 @@ def test_values_that_fail_take_graphql_cores_path_and_its_errors(bad: dict[str, 
     plain, fast, _ = _both([_point(), _point(**bad)])
     assert fast.data == plain.data
     assert _errors(fast) == _errors(plain) and len(_errors(fast)) == 1
+
+
+class Deny(strawberry.BasePermission):
+    message = "denied"
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return False
+
+
+class _Raising:
+    b = 1
+
+    @property
+    def a(self) -> str:
+        raise RuntimeError("broken attribute")
+
+
+@strawberry.type
+class Guarded:
+    a: str | None
+    b: int
+    secret: str | None = strawberry.field(permission_classes=[Deny], default="s")
+
+
+@strawberry.type
+class GuardedQuery:
+    @strawberry.field
+    def guarded(self) -> Guarded | None:
+        return _Raising()  # type: ignore[return-value]
+
+
+def test_an_attribute_that_raises_or_a_guarded_field_errs_on_that_field_alone() -> None:
+    query = "{ guarded { a b secret } }"
+    plain = strawberry.Schema(query=GuardedQuery).execute_sync(query)
+    schema = strawberry.Schema(query=GuardedQuery, execution_context_class=PtwExecutionContext)
+    fast = schema.execute_sync(query)
+    assert fast.data == plain.data == {"guarded": {"a": None, "b": 1, "secret": None}}
+    assert _errors(fast) == _errors(plain)
+    assert sorted(message for message, _ in _errors(fast)) == ["broken attribute", "denied"]

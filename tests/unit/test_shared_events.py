@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from graphql import ExecutionResult, GraphQLError, parse
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
 from ptw.api import shared_events
 
@@ -36,13 +36,13 @@ class _Operation:
 
 
 class _Sender:
-    def __init__(self, fails: bool = False) -> None:
+    def __init__(self, fails: Exception | None = None) -> None:
         self.sent: list[str] = []
         self.fails = fails
 
     async def send_text(self, text: str) -> None:
-        if self.fails:
-            raise WebSocketDisconnect(1006)
+        if self.fails is not None:
+            raise self.fails
         self.sent.append(text)
 
 
@@ -74,7 +74,7 @@ async def test_an_event_already_executed_for_the_selection_is_sent_straight_to_t
     # Another selection, other variables, or an event never executed: left to strawberry.
     assert not await _direct(sender, operation, (node, {"k": ["acc"]})).sent(event)
     assert not await direct.sent(object())
-    operation.completed = True  # the client completed it: strawberry sends nothing more either
+    operation.completed = True  # strawberry sent its complete or error: nothing more goes out
     assert not await direct.sent(event)
     assert len(sender.sent) == 1
 
@@ -93,11 +93,15 @@ async def test_outside_a_websocket_operation_there_is_no_direct_path() -> None:
     assert shared_events.DirectNext.for_operation(_operation_node("subscription { a }"), {}) is None
 
 
-async def test_a_closed_socket_leaves_the_operation_waiting_for_its_cancellation() -> None:
+@pytest.mark.parametrize(
+    "closed",
+    [WebSocketDisconnect(1006), WebSocketDisconnected("Cannot call send once closed")],
+)
+async def test_a_closed_socket_leaves_the_operation_waiting_for_its_cancellation(closed: Exception) -> None:
     node = _operation_node("subscription { runMetrics(runId: 2) { cursor } }")
     event = object()
     shared_events._store((id(event), *shared_events.selection_of(node, {})), event, ExecutionResult({"x": 1}))
-    sending = asyncio.ensure_future(_direct(_Sender(fails=True), _Operation("1"), (node, {})).sent(event))
+    sending = asyncio.ensure_future(_direct(_Sender(fails=closed), _Operation("1"), (node, {})).sent(event))
     done, _ = await asyncio.wait({sending}, timeout=0.1)
     assert not done  # no exception into strawberry's stream: the connection's end cancels the operation
     sending.cancel()
