@@ -20,11 +20,16 @@ def _fallback(value: object) -> Any:
 
 
 def encode_json(data: object) -> str:
+    return encode_json_bytes(data).decode()
+
+
+def encode_json_bytes(data: object) -> bytes:
+    """UTF-8 JSON, as an HTTP body takes it: a large answer is not also copied into a str and back."""
     try:
-        return orjson.dumps(data, default=_fallback, option=_OPTIONS).decode()
+        return orjson.dumps(data, default=_fallback, option=_OPTIONS)
     except orjson.JSONEncodeError as e:
         if "64-bit" not in str(e):
             raise
         # orjson writes integers up to 64 bits; a user's JSON value (params, a summary) may hold a larger
         # one, which the standard library writes exactly.
-        return json.dumps(data, default=_fallback, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(data, default=_fallback, separators=(",", ":"), ensure_ascii=False).encode()

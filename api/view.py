@@ -12,21 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from graphql import ExecutionResult
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.types.unset import UNSET, UnsetType
 
 from ptw.api.auth_guard import AuthenticationGuard
 from ptw.api.context import Context
 from ptw.api.errors import domain_error
 from ptw.api.input_limits import decode_body
-from ptw.api.json_encoding import encode_json
+from ptw.api.json_encoding import encode_json, encode_json_bytes
 from ptw.api.telemetry import Telemetry
 from ptw.api.ui.graphiql import graphiql_page
 from ptw.api.ws_messages import LegacyWsHandler, TransportWsHandler
@@ -63,6 +65,15 @@ class Unavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
 
 
+BODY_SLICE = 1 << 20
+
+
+async def _slices(body: bytes) -> AsyncIterator[memoryview]:
+    whole = memoryview(body)
+    for start in range(0, len(body), BODY_SLICE):
+        yield whole[start : start + BODY_SLICE]
+
+
 class GraphQLEndpoint(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWsHandler
     graphql_ws_handler_class = LegacyWsHandler
@@ -77,6 +88,27 @@ class GraphQLEndpoint(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         return encode_json(data)  # series columns arrive as numpy arrays (api/json_encoding.py)
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        # strawberry's, with the body as orjson's bytes: a whole million-point series is ~45 MB of JSON,
+        # which strawberry would also hold as a str and encode again. A large body goes in slices, so the
+        # socket's buffer (asyncio copies what the socket does not take at once) holds a slice, not a copy.
+        body = encode_json_bytes(response_data)
+        response: Response
+        if len(body) > BODY_SLICE:
+            response = StreamingResponse(
+                _slices(body), media_type="application/json", headers={"content-length": str(len(body))}
+            )
+        else:
+            response = Response(body, media_type="application/json")
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         context = Context(
