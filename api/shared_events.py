@@ -28,7 +28,15 @@ from collections import OrderedDict
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-from graphql import ExecutionResult, OperationDefinitionNode, print_ast
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    OperationDefinitionNode,
+    VariableNode,
+    Visitor,
+    print_ast,
+    visit,
+)
 from starlette import websockets
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -57,7 +65,8 @@ class _Recent:
 
 _results = _Recent(RECENT_EVENTS)  # (id(event), selection) -> (event, ExecutionResult)
 _encoded = _Recent(RECENT_EVENTS)  # id(data) -> (data, its JSON)
-_selections: dict[int, tuple[Any, str]] = {}  # id(operation node) -> (node, its text)
+# id(operation node) -> (node, its text, the variables its events' results may depend on; None: all)
+_selections: dict[int, tuple[Any, str, frozenset[str] | None]] = {}
 # What, besides the event, decides a shared event's result: the document text, operation name, variables.
 Selection = tuple[str, str | None, str]
 
@@ -67,15 +76,46 @@ def _selection(executor: Any) -> Selection:
 
 
 def selection_of(operation: OperationDefinitionNode, variables: dict[str, Any]) -> Selection:
-    """What, besides the event, decides a shared event's result: the document, operation and variables."""
+    """What, besides the event, decides a shared event's result: the document, operation and the values of
+    the variables used below the root field (its own arguments, e.g. ``runMetrics(after: $after)``, chose
+    the event, which is already part of the key: subscribers resuming from different cursors share)."""
     known = _selections.get(id(operation))
     if known is None or known[0] is not operation:
         text = operation.loc.source.body if operation.loc else print_ast(operation)
         if len(_selections) > 4 * RECENT_EVENTS:
             _selections.clear()
-        known = _selections[id(operation)] = (operation, text)
+        known = _selections[id(operation)] = (operation, text, _event_variables(operation))
     name = operation.name.value if operation.name else None
-    return known[1], name, repr(sorted(variables.items()))
+    used = known[2]
+    values = variables.items() if used is None else ((k, v) for k, v in variables.items() if k in used)
+    return known[1], name, repr(sorted(values))
+
+
+class _Variables(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.spreads = False
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        self.names.add(node.name.value)
+
+    def enter_fragment_spread(self, *_: Any) -> None:
+        self.spreads = True
+
+
+def _event_variables(operation: OperationDefinitionNode) -> frozenset[str] | None:
+    """The variables an event's result may depend on: those in the root fields' directives and selections,
+    not in their arguments (a subscription's root field resolves to the event itself). None (all of them)
+    when a named fragment is used, whose variables are not read here."""
+    found = _Variables()
+    for root in operation.selection_set.selections:
+        parts: list[Any] = [*(root.directives or ())] if isinstance(root, FieldNode) else [root]
+        if isinstance(root, FieldNode) and root.selection_set is not None:
+            parts.append(root.selection_set)
+        for part in parts:
+            visit(part, found)
+    return None if found.spreads else frozenset(found.names)
 
 
 class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):

@@ -85,6 +85,10 @@ def test_a_run_started_through_the_api_appears_and_its_chart_grows_live(pages: B
     page.evaluate("window.ptw.dropConnection()")
     wait_for_more_points(page, "train_loss", grown)
     shoot(page, "03-run-live-charts")
+    # A second tab on the run: each batch is executed for the first of the two and sent to the other
+    # straight from its resolver (api/shared_events.py); both must end with every point, once.
+    second = pages.signed_in(f"/#/runs/{run_id}")
+    wait_for_more_points(second, "train_loss", wait_for_more_points(second, "train_loss", 0))
 
     expect(page.locator(".page-head .badge")).to_have_text("SUCCEEDED", timeout=90_000)
     series = graphql(
@@ -93,10 +97,11 @@ def test_a_run_started_through_the_api_appears_and_its_chart_grows_live(pages: B
         {"id": run_id},
     )["run"]["metrics"]
     # One point per epoch, fewer than the history's maxPoints: history plus live is every point, once.
-    page.wait_for_function(
-        "n => Number(document.querySelector(\".chart[data-key='val_loss']\").dataset.points) === n",
-        arg=series["total"],
-    )
+    for tab in (page, second):
+        tab.wait_for_function(
+            "n => Number(document.querySelector(\".chart[data-key='val_loss']\").dataset.points) === n",
+            arg=series["total"],
+        )
     expect(page.locator(".log")).to_contain_text("SUCCEEDED")
     expect(
         page.locator("table.artifacts tr[data-kind='checkpoint']").first

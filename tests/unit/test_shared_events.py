@@ -61,8 +61,8 @@ def _operation_node(text: str) -> Any:
 
 
 async def test_an_event_already_executed_for_the_selection_is_sent_straight_to_the_socket() -> None:
-    node = _operation_node("subscription S($k: [String!]) { runMetrics(runId: 1, keys: $k) { cursor } }")
-    variables = {"k": ["loss"]}
+    node = _operation_node("subscription S($p: Boolean!) { runMetrics(runId: 1) { cursor @skip(if: $p) } }")
+    variables = {"p": True}
     event, data = object(), {"runMetrics": {"cursor": "c9"}}
     key = (id(event), *shared_events.selection_of(node, variables))
     shared_events._store(key, event, ExecutionResult(data))
@@ -72,7 +72,7 @@ async def test_an_event_already_executed_for_the_selection_is_sent_straight_to_t
     expected = {"id": 'op"1', "type": "next", "payload": {"data": data}}
     assert [json.loads(text) for text in sender.sent] == [expected]
     # Another selection, other variables, or an event never executed: left to strawberry.
-    assert not await _direct(sender, operation, (node, {"k": ["acc"]})).sent(event)
+    assert not await _direct(sender, operation, (node, {"p": False})).sent(event)
     assert not await direct.sent(object())
     operation.completed = True  # strawberry sent its complete or error: nothing more goes out
     assert not await direct.sent(event)
@@ -107,3 +107,20 @@ async def test_a_closed_socket_leaves_the_operation_waiting_for_its_cancellation
     sending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sending
+
+
+def test_subscribers_resuming_from_different_cursors_share_but_other_selections_do_not() -> None:
+    node = _operation_node(
+        "subscription M($run: ID!, $after: String, $more: Boolean!) {"
+        " runMetrics(runId: $run, after: $after) { cursor columns points @include(if: $more) { key } } }"
+    )
+
+    def key(after: str | None, more: bool) -> Any:
+        return shared_events.selection_of(node, {"run": "r", "after": after, "more": more})
+
+    # The root field's own arguments chose the event (already in the key): they do not split subscribers.
+    assert key("c1", True) == key(None, True)
+    assert key("c1", True) != key("c1", False)
+    spread = _operation_node("subscription($a: String) { ...F }")
+    # A named fragment: every variable counts.
+    assert shared_events.selection_of(spread, {"a": "1"}) != shared_events.selection_of(spread, {"a": "2"})

@@ -9,7 +9,7 @@ const HISTORY_POINTS = 1000;
 const RUN_FIELDS = `id name tags shortId status params summary metricKeys createdAt startedAt finishedAt
   workflow { id name } latestMetrics { key step value }`;
 const METRICS = `subscription Metrics($runId: ID!, $after: String) {
-  runMetrics(runId: $runId, after: $after) { cursor points { key step value timestamp } }
+  runMetrics(runId: $runId, after: $after) { cursor columns }
 }`;
 
 export function compareHref(ids) {
@@ -93,12 +93,9 @@ export function render(main, { params: [list] }) {
           METRICS,
           { runId: run.id, after: null },
           (batch) => {
-            const byKey = new Map();
-            for (const point of batch.runMetrics.points) {
-              if (!byKey.has(point.key)) byKey.set(point.key, []);
-              byKey.get(point.key).push(point);
+            for (const [key, columns] of Object.entries(batch.runMetrics.columns)) {
+              chartOf(key).addColumns(run.id, columns);
             }
-            for (const [key, points] of byKey) chartOf(key).add(run.id, points);
           },
           {
             resume: (batch, vars) => {

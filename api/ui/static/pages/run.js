@@ -31,7 +31,7 @@ const RUN = `query Run($id: ID!) {
 const STORY = `query Story($id: ID!) { run(id: $id) { id ${STORY_FIELDS} } }`;
 const CANCEL = `mutation Cancel($id: ID!) { cancelRun(id: $id) { id status } }`;
 const METRICS = `subscription Metrics($runId: ID!, $after: String) {
-  runMetrics(runId: $runId, after: $after) { cursor points { key step value timestamp } }
+  runMetrics(runId: $runId, after: $after) { cursor columns }
 }`;
 const EVENTS = `subscription Events($runId: ID!) {
   runEvents(runId: $runId) {
@@ -223,12 +223,8 @@ export function render(main, { params: [runId] }) {
         METRICS,
         { runId, after: null },
         (batch) => {
-          const byKey = new Map();
-          for (const point of batch.runMetrics.points) {
-            if (!byKey.has(point.key)) byKey.set(point.key, []);
-            byKey.get(point.key).push(point);
-          }
-          for (const [key, points] of byKey) chartOf(key).add(points);
+          // Columns per key, as the history: no object per point.
+          for (const [key, columns] of Object.entries(batch.runMetrics.columns)) chartOf(key).addColumns(columns);
         },
         {
           resume: (batch, variables) => {
