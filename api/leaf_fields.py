@@ -3,10 +3,10 @@
 A page of 50 runs with their latest metrics is some 2,500 fields, and most are leaves that strawberry
 resolves by reading an attribute (``MetricPoint.value``, ``Run.status``). graphql-core still builds a
 resolve info, its field-node list and argument values for each, and dispatches its completion through the
-general path: about two thirds of the dashboard page's time. A field that takes no arguments, has no
-resolver of its own (strawberry's basic field) and returns a scalar or enum is read and serialized here
-directly; anything else, and any value that is null or fails to serialize, takes graphql-core's path, which
-raises or reports the same errors it always did.
+general path; without that, the dashboard page ran 13-20 % faster (alternated in one process). A field that
+takes no arguments, has no resolver of its own (strawberry's basic field) and returns a scalar or enum is
+read and serialized here directly; anything else, and any value that is null or fails to serialize, takes
+graphql-core's path, which raises or reports the same errors it always did.
 """
 
 from __future__ import annotations

@@ -312,10 +312,6 @@ export class MetricChart extends SeriesChart {
     this.addSeries("run", { label: key, color });
   }
 
-  add(points) {
-    super.add("run", points);
-  }
-
   addColumns(columns) {
     super.addColumns("run", columns);
   }
